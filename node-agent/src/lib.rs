@@ -1,0 +1,4 @@
+//! The node agent: runs on every hypervisor and programs its kernel.
+//!
+//! Today it owns the eBPF loader ([`loader`]); the sync client, netlink driver and security-group
+//! driver come with their issues.

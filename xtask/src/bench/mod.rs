@@ -1,0 +1,1 @@
+//! Benchmarks: each suite writes `target/bench/<suite>.json` and prints a short table.
