@@ -1,1 +1,3 @@
 //! eBPF programs written in C, the shared kernel/user ABI, and the tools to run them on crafted packets.
+
+pub mod privilege;
