@@ -1,3 +1,10 @@
 //! eBPF programs written in C, the shared kernel/user ABI, and the tools to run them on crafted packets.
+//!
+//! - [`abi`]: the Rust mirror of `include/sdn_abi.h` (the only module that touches raw ABI types);
+//! - [`object`]: the compiled programs, embedded in the binary;
+//! - [`privilege`]: the gate in front of privileged test tiers.
 
+pub mod abi;
+pub mod btf_layout;
+pub mod object;
 pub mod privilege;

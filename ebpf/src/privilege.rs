@@ -21,7 +21,9 @@ pub fn gate(test: &str, probe: Result<(), String>) -> bool {
             panic!("{test}: privileged test cannot run under CI=true: {why}")
         }
         Err(why) => {
-            eprintln!("SKIPPED {test}: {why}; run as root (for example `sudo -E cargo xtask test`)");
+            eprintln!(
+                "SKIPPED {test}: {why}; run as root (for example `sudo -E cargo xtask test`)"
+            );
             false
         }
     }
