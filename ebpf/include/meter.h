@@ -14,7 +14,6 @@ struct {
 	__uint(max_entries, SDN_MAX_PORTS * 2);
 	__type(key, struct sdn_meter_key);
 	__type(value, struct sdn_meter_value);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sdn_meter SEC(".maps");
 
 /* Frames on ports that have no sdn_meter entry (an agent bug: counted, never silent). */
@@ -23,7 +22,6 @@ struct {
 	__uint(max_entries, SDN_MISSED_SLOTS);
 	__type(key, __u32);
 	__type(value, struct sdn_counter);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } sdn_meter_missed SEC(".maps");
 
 static __always_inline __u32 sdn_meter_class(void *data, void *data_end)

@@ -1,6 +1,8 @@
 //! The node agent: runs on every hypervisor and programs its kernel.
 //!
-//! Today it owns the eBPF loader ([`loader`]) and namespace entry ([`netns`]); the sync client,
-//! netlink driver and security-group driver come with their issues.
+//! Today it owns the eBPF loader ([`loader`]), typed counters ([`metering`]) and namespace entry
+//! ([`netns`]); the sync client, netlink driver and security-group driver come with their issues.
 
+pub mod loader;
+pub mod metering;
 pub mod netns;

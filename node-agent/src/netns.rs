@@ -22,7 +22,9 @@ pub enum NetnsError {
         source: std::io::Error,
     },
     /// `setns(2)` refused (usually: not root).
-    #[error("cannot enter network namespace {path}: {source}; this needs CAP_SYS_ADMIN (run as root)")]
+    #[error(
+        "cannot enter network namespace {path}: {source}; this needs CAP_SYS_ADMIN (run as root)"
+    )]
     Enter {
         /// The namespace file.
         path: PathBuf,
@@ -44,20 +46,24 @@ pub fn named(name: &str) -> PathBuf {
 }
 
 /// Runs `work` on a new thread inside the network namespace at `netns` and returns its result.
+///
+/// `work` may borrow from the caller (the thread is scoped); it must not `.await`.
 pub fn run_in<R, F>(netns: &Path, work: F) -> Result<R, NetnsError>
 where
-    R: Send + 'static,
-    F: FnOnce() -> R + Send + 'static,
+    R: Send,
+    F: FnOnce() -> R + Send,
 {
     let file = File::open(netns).map_err(|source| NetnsError::Open {
         path: netns.to_owned(),
         source,
     })?;
     let path = netns.to_owned();
-    let handle = std::thread::spawn(move || {
-        setns(&file, CloneFlags::CLONE_NEWNET).map(|()| work())
+    let joined = std::thread::scope(|scope| {
+        scope
+            .spawn(move || setns(&file, CloneFlags::CLONE_NEWNET).map(|()| work()))
+            .join()
     });
-    match handle.join() {
+    match joined {
         Ok(Ok(result)) => Ok(result),
         Ok(Err(source)) => Err(NetnsError::Enter { path, source }),
         Err(_) => Err(NetnsError::Panicked { path }),
