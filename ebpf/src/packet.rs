@@ -12,6 +12,24 @@
 //! assert_eq!(syn.len(), 14 + 4 + 20 + 20 + 2);
 //! ```
 //!
+//! More shapes, each one line:
+//!
+//! ```
+//! use sdn_ebpf::packet::{Frame, Mac, icmp, ip4, ip6};
+//!
+//! let (a, b) = (Mac::local(1), Mac::local(2));
+//! let (x, y) = (ip6("2001:db8::1"), ip6("2001:db8::2"));
+//! // A first IPv6 fragment behind a hop-by-hop header: offset 0 (8-byte units), more, id 7.
+//! let frag = Frame::eth(a, b).ipv6(x, y).hop_by_hop().fragment(0, true, 7).udp(53, 5353).build();
+//! // A port unreachable quoting the invoking packet's IP header and its first 8 payload bytes.
+//! let probe = Frame::eth(a, b).ipv4(ip4("198.18.0.1"), ip4("198.18.0.2")).udp(40000, 33434).build_ip();
+//! let err = Frame::eth(b, a).ipv4(ip4("198.18.0.2"), ip4("198.18.0.1"))
+//!     .icmp_dest_unreachable(icmp::PORT_UNREACH, &probe).build();
+//! // A negative fixture: a correct UDP datagram whose checksum is wrong, cut after 40 bytes.
+//! let bad = Frame::eth(a, b).ipv6(x, y).udp(1, 2).fill(64).bad_checksum().truncate_to(40).build();
+//! assert_eq!((frag.len(), err.len(), bad.len()), (14 + 40 + 8 + 8 + 8, 14 + 20 + 8 + 28, 40));
+//! ```
+//!
 //! Each call moves to the stage of the next header: [`Frame`] (Ethernet and VLAN tags) leads to
 //! [`Arp`], [`Ipv4`] or [`Ipv6`]; the IP stages take their own fields and extension headers, then
 //! lead to [`Tcp`], [`Udp`], [`Icmp`], [`Icmpv6`], [`Sctp`] or [`Raw`]. A setter is only offered
@@ -526,9 +544,6 @@ struct Damage {
     l4_checksum: Checksum,
     ip_len: Option<u16>,
 }
-
-/// The largest part of an invoking packet an ICMPv6 error carries (1280 minus IPv6 and ICMPv6).
-const ICMPV6_ERROR_INNER_MAX: usize = 1280 - 40 - 8;
 
 impl Spec {
     fn v4(&mut self) -> &mut V4Spec {
@@ -1125,6 +1140,7 @@ impl Ipv6 {
 
     /// Adds any extension header in the generic format: next header and length bytes, then
     /// `body` zero-padded to 8n-2 bytes; `code` is the value the previous header points with.
+    /// (Not for AH, whose length counts 4-byte units: give AH as `.raw(ip_proto::AH)` bytes.)
     pub fn ext(mut self, code: u8, body: impl AsRef<[u8]>) -> Ipv6 {
         let body = body.as_ref().to_vec();
         self.0.v6().exts.push(Ext::Generic { code, body });
@@ -1186,7 +1202,7 @@ impl Ipv6 {
     }
 
     /// A destination unreachable error (codes in [`icmpv6`]) quoting as much of `invoking`, an
-    /// IPv6 packet (see [`Udp::build_ip`]), as fits in 1280 bytes.
+    /// IPv6 packet (see [`Udp::build_ip`]), as fits with the error in 1280 bytes (RFC 4443).
     pub fn icmpv6_dest_unreachable(self, code: u8, invoking: &[u8]) -> Icmpv6 {
         self.icmpv6_error(icmpv6::DEST_UNREACH, code, 0, invoking)
     }
@@ -1216,7 +1232,7 @@ impl Ipv6 {
     }
 
     fn icmpv6_error(self, ty: u8, code: u8, param: u32, invoking: &[u8]) -> Icmpv6 {
-        let inner = invoking[..invoking.len().min(ICMPV6_ERROR_INNER_MAX)].to_vec();
+        let inner = invoking.to_vec();
         self.icmpv6_msg(Icmpv6Msg::Error {
             ty,
             code,

@@ -98,7 +98,7 @@ fn arp_packet(a: &ArpSpec, payload: &[u8]) -> Vec<u8> {
 }
 
 fn ipv4_packet(spec: &Spec, v4: &V4Spec) -> Vec<u8> {
-    let (proto, l4) = transport(spec, &Pseudo::V4(v4.src, v4.dst));
+    let (proto, l4) = transport(spec, &Pseudo::V4(v4.src, v4.dst), 0);
     let header_len = 20 + v4.options.len().div_ceil(4) * 4;
     let mut out = vec![0u8; header_len];
     out.extend_from_slice(&l4);
@@ -148,7 +148,10 @@ fn ipv6_packet(spec: &Spec, v6: &V6Spec) -> Vec<u8> {
             _ => None,
         })
         .unwrap_or(v6.dst);
-    let (proto, l4) = transport(spec, &Pseudo::V6(v6.src, final_dst));
+    // An ICMPv6 error quotes as much of the invoking packet as fits in the minimum MTU.
+    let ext_len: usize = v6.exts.iter().map(|e| ext_bytes(e, 0).len()).sum();
+    let quote_room = MIN_MTU_V6.saturating_sub(40 + ext_len + 8);
+    let (proto, l4) = transport(spec, &Pseudo::V6(v6.src, final_dst), quote_room);
     let last = v6.protocol.unwrap_or(proto);
     let codes: Vec<u8> = v6.exts.iter().map(ext_code).collect();
     let mut exts = Vec::new();
@@ -253,8 +256,12 @@ fn ext_len_units(len: usize) -> u8 {
     u8::try_from(len / 8 - 1).expect("an extension header is at most 2048 bytes")
 }
 
-/// The transport bytes (payload included, checksum set) and the protocol number they carry.
-fn transport(spec: &Spec, pseudo: &Pseudo) -> (u8, Vec<u8>) {
+/// The IPv6 minimum link MTU, the size an ICMPv6 error must fit (RFC 4443 2.4 c).
+const MIN_MTU_V6: usize = 1280;
+
+/// The transport bytes (payload included, checksum set) and the protocol number they carry;
+/// `quote_room` bounds the invoking packet an ICMPv6 error quotes.
+fn transport(spec: &Spec, pseudo: &Pseudo, quote_room: usize) -> (u8, Vec<u8>) {
     let payload = &spec.payload;
     let damage = spec.damage.l4_checksum;
     match &spec.l4 {
@@ -315,7 +322,7 @@ fn transport(spec: &Spec, pseudo: &Pseudo) -> (u8, Vec<u8>) {
             };
             (
                 ip_proto::ICMPV6,
-                icmpv6_message(msg, options, payload, *src, *dst, damage),
+                icmpv6_message(msg, options, payload, (*src, *dst), quote_room, damage),
             )
         }
     }
@@ -413,14 +420,18 @@ fn icmpv6_message(
     msg: &Icmpv6Msg,
     options: &[(u8, Vec<u8>)],
     payload: &[u8],
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
+    (src, dst): (Ipv6Addr, Ipv6Addr),
+    quote_room: usize,
     damage: Checksum,
 ) -> Vec<u8> {
+    let quote = match msg {
+        Icmpv6Msg::Error { inner, .. } => &inner[..inner.len().min(quote_room)],
+        _ => &[],
+    };
     let fixed = match msg {
         Icmpv6Msg::NeighborSolicit { .. } | Icmpv6Msg::NeighborAdvert { .. } => 24,
         Icmpv6Msg::RouterAdvert { .. } => 16,
-        Icmpv6Msg::Error { inner, .. } => 8 + inner.len(),
+        Icmpv6Msg::Error { .. } => 8 + quote.len(),
         Icmpv6Msg::Echo { .. } | Icmpv6Msg::RouterSolicit | Icmpv6Msg::Other { .. } => 8,
     };
     let mut out = vec![0u8; fixed];
@@ -498,16 +509,13 @@ fn icmpv6_message(
             p.set_retrans_time(*retrans);
         }
         Icmpv6Msg::Error {
-            ty,
-            code,
-            param,
-            inner,
+            ty, code, param, ..
         } => {
             let mut p = MutableIcmpv6Packet::new(head).expect("room for ICMPv6");
             p.set_icmpv6_type(Icmpv6Type::new(*ty));
             p.set_icmpv6_code(Icmpv6Code::new(*code));
             p.payload_mut()[..4].copy_from_slice(&param.to_be_bytes());
-            p.payload_mut()[4..].copy_from_slice(inner);
+            p.payload_mut()[4..].copy_from_slice(quote);
         }
         Icmpv6Msg::Other { ty, code, rest } => {
             let mut p = MutableIcmpv6Packet::new(head).expect("room for ICMPv6");
