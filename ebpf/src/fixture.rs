@@ -290,6 +290,8 @@ pub fn run_all<S: Suite>(suite: &S, rows: &[Fixture<S>]) -> usize {
         rows.len(),
         failed.join("\n")
     );
+    // `cargo xtask test` counts fixture rows from this line.
+    println!("fixtures: {} rows passed", rows.len());
     rows.len()
 }
 

@@ -1,2 +1,38 @@
-//! Project automation: `cargo xtask <command>`.
-fn main() {}
+//! Project automation: `cargo xtask <command>`. Everything that is not `cargo build` lives here.
+//!
+//! **Architecture Invariant:** xtask depends on no crate that needs system packages to build
+//! (clang, protoc): on a fresh machine `cargo xtask deps` must build before they are installed.
+//! Commands that need the lab run the `sdn-lab` binary of the `tests` crate after `deps`.
+
+mod bench;
+mod deps;
+mod test;
+
+use anyhow::{Result, bail};
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  deps            install the Debian packages the project needs (only missing ones), mount bpffs
+  deps --check    only report what is missing
+  test            everything CI checks: deps, build, fmt, clippy, unit, fixture and lab tests
+  demo            a live lab: real traffic, live per-port counters; Ctrl-C cleans up
+  lab-clean       remove namespaces, links, pins and processes left by crashed labs
+  bench maglev    Maglev table quality and speed -> target/bench/maglev.json";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["deps"] => deps::run(false),
+        ["deps", "--check"] => deps::run(true),
+        ["test"] => test::run(),
+        // ["bench", "maglev"] => bench::maglev::run(),
+        ["help"] | ["--help"] | ["-h"] | [] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => bail!("unknown command {args:?}\n\n{USAGE}"),
+    }
+}
