@@ -1,6 +1,23 @@
 //! The SDN controller (issue "Controller").
 //!
-//! It will own: the orchestrator gRPC API (`sdn.v1`), validation of every request, IPAM per private
-//! network, the etcd store (the only state), the pure desired-state computation per node, the agent
-//! sync service with convergence receipts, resource lifecycles as state machines, and mTLS identity.
-//! Nothing is implemented yet; see ARCHITECTURE.md for the plan.
+//! Pure core, thin shell:
+//! - [`model`]: validated domain objects; [`validation`]: wire requests in, domain objects out, every
+//!   refusal naming its field; [`ipam`]: address and VNI allocation; [`lifecycle`]: state machines;
+//!   [`codec`]: domain <-> wire (also the etcd value format). All pure, tested without I/O.
+//! - `store` (next): the `Store` trait (get, list by prefix, compare-and-swap transactions on revisions,
+//!   watch from a revision) with an in-memory and an etcd implementation, and the key layout.
+//! - `registry` (next): the resource operations (create/update/delete) as single guarded transactions over a
+//!   `Store`, retrying on conflicts, refusing stale revisions.
+//! - [`error`]: the error enum and its one mapping to gRPC codes.
+//!
+//! Still to come (issue 3): the gRPC services, desired state per node, the sync service with
+//! convergence receipts, leader election, mTLS.
+
+pub mod codec;
+pub mod error;
+pub mod ipam;
+pub mod lifecycle;
+pub mod model;
+pub mod validation;
+
+pub use error::{Error, Result};
