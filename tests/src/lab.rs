@@ -839,3 +839,26 @@ fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "outside the lab ranges")]
+    fn instances_refuse_addresses_outside_the_lab() {
+        let _ = InstanceSpec::new().ipv4("192.168.1.1/24");
+    }
+
+    #[test]
+    #[should_panic(expected = "is not an IPv6 address")]
+    fn instances_refuse_an_ipv4_address_as_ipv6() {
+        let _ = InstanceSpec::new().ipv6("198.18.1.1/24");
+    }
+
+    #[test]
+    fn tails_keep_the_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail("a", 5), "a");
+    }
+}

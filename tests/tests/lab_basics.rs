@@ -14,10 +14,56 @@ fn lab_with_everything(name: &str) -> Lab {
     lab.add_hypervisor("hv1");
     lab.add_instance("vm1", "hv1", InstanceSpec::new());
     lab.add_client("c1");
-    lab.pin_dir("hv1");
+    pin_a_map(&lab.pin_dir("hv1").join("sdn_leak_probe"));
     lab.spawn("vm1", &["sleep", "1000"]);
     println!("LAB_PREFIX={}", lab.prefix());
     lab
+}
+
+/// Pins a small BPF hash map at `path`, as an agent would pin its maps in its pin directory.
+fn pin_a_map(path: &std::path::Path) {
+    // The start of `union bpf_attr` for BPF_MAP_CREATE, zero padded as the kernel requires.
+    #[repr(C)]
+    struct MapCreate {
+        map_type: u32,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+        rest: [u8; 112],
+    }
+    // The start of `union bpf_attr` for BPF_OBJ_PIN.
+    #[repr(C)]
+    struct ObjPin {
+        pathname: u64,
+        bpf_fd: u32,
+        rest: [u8; 116],
+    }
+    let create = MapCreate {
+        map_type: 1, // BPF_MAP_TYPE_HASH
+        key_size: 4,
+        value_size: 4,
+        max_entries: 1,
+        rest: [0; 112],
+    };
+    // SAFETY: BPF_MAP_CREATE only reads `create`, which outlives the call.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, 0, &create, size_of::<MapCreate>() as u32) };
+    assert!(
+        fd >= 0,
+        "BPF_MAP_CREATE: {}",
+        std::io::Error::last_os_error()
+    );
+    let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    let pin = ObjPin {
+        pathname: c_path.as_ptr() as u64,
+        bpf_fd: fd as u32,
+        rest: [0; 116],
+    };
+    // SAFETY: BPF_OBJ_PIN only reads `pin` and the path it points to, both alive during the call.
+    let pinned = unsafe { libc::syscall(libc::SYS_bpf, 6, &pin, size_of::<ObjPin>() as u32) };
+    let pin_error = std::io::Error::last_os_error();
+    // SAFETY: `fd` came from the kernel just above and nothing else owns it; the pin keeps the map.
+    unsafe { libc::close(fd as i32) };
+    assert!(pinned == 0, "BPF_OBJ_PIN {}: {pin_error}", path.display());
 }
 
 /// Runs one hidden test of this binary in a child process; returns its output and the prefix it
@@ -178,7 +224,8 @@ fn clean_leftovers_removes_a_leaked_lab() {
     assert!(output.status.success(), "{output:?}");
     let left = Remnants::find(&prefix);
     assert!(!left.namespaces.is_empty(), "{left}");
-    assert!(left.pin_dir.is_some(), "{left}");
+    let pin_dir = left.pin_dir.clone().expect("the leaked pin tree");
+    assert!(pin_dir.join("hv1/sdn_leak_probe").exists(), "{left}");
     assert!(
         left.processes.iter().any(|p| p.command == "sleep"),
         "{left}"
