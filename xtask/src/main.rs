@@ -28,7 +28,7 @@ fn main() -> Result<()> {
         ["deps"] => deps::run(false),
         ["deps", "--check"] => deps::run(true),
         ["test"] => test::run(),
-        // ["bench", "maglev"] => bench::maglev::run(),
+        ["bench", "maglev"] => bench::maglev::run(),
         ["help"] | ["--help"] | ["-h"] | [] => {
             println!("{USAGE}");
             Ok(())

@@ -1,3 +1,3 @@
 //! Benchmarks: each suite writes `target/bench/<suite>.json` and prints a short table.
 
-// pub mod maglev;
+pub mod maglev;
