@@ -4,7 +4,7 @@
 //! - [`model`]: validated domain objects; [`validation`]: wire requests in, domain objects out, every
 //!   refusal naming its field; [`ipam`]: address and VNI allocation; [`lifecycle`]: state machines;
 //!   [`codec`]: domain <-> wire (also the etcd value format). All pure, tested without I/O.
-//! - `store` (next): the `Store` trait (get, list by prefix, compare-and-swap transactions on revisions,
+//! - [`store`]: the `Store` trait (get, list by prefix, compare-and-swap transactions on revisions,
 //!   watch from a revision) with an in-memory and an etcd implementation, and the key layout.
 //! - `registry` (next): the resource operations (create/update/delete) as single guarded transactions over a
 //!   `Store`, retrying on conflicts, refusing stale revisions.
@@ -15,9 +15,11 @@
 
 pub mod codec;
 pub mod error;
+pub mod etcd_server;
 pub mod ipam;
 pub mod lifecycle;
 pub mod model;
+pub mod store;
 pub mod validation;
 
 pub use error::{Error, Result};
