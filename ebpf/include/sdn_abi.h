@@ -17,9 +17,10 @@
 
 /* ---- Metering (billing counters per port) ---------------------------------------------------- */
 
-/* Which side of a port a counter belongs to. */
-#define SDN_DIR_RX 0 /* the port's receive side: traffic the instance sends (XDP) */
-#define SDN_DIR_TX 1 /* the port's transmit side: traffic delivered to the instance (TC) */
+/* Directions, always from the instance's point of view. */
+#define SDN_DIR_EGRESS 0  /* what the instance sends: the port's receive side (XDP) */
+#define SDN_DIR_INGRESS 1 /* what is delivered to the instance: the port's transmit side (TC) */
+#define SDN_DIR_COUNT 2
 
 /* What kind of frame was counted. Malformed frames are counted too: billing never loses bytes. */
 #define SDN_CLASS_IPV4 0
@@ -41,7 +42,7 @@
 /* Key of sdn_meter: a port (its ifindex in the node's namespace) and a direction. */
 struct sdn_meter_key {
 	__u32 ifindex;
-	__u32 direction; /* SDN_DIR_* */
+	__u32 direction; /* SDN_DIR_EGRESS or SDN_DIR_INGRESS */
 };
 _Static_assert(sizeof(struct sdn_meter_key) == 8, "sdn_meter_key size");
 

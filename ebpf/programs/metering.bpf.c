@@ -15,7 +15,7 @@ int sdn_meter_rx(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 
-	sdn_meter_count(ctx->ingress_ifindex, SDN_DIR_RX, sdn_meter_class(data, data_end),
+	sdn_meter_count(ctx->ingress_ifindex, SDN_DIR_EGRESS, sdn_meter_class(data, data_end),
 			data_end - data);
 	return XDP_PASS;
 }
@@ -27,7 +27,7 @@ int sdn_meter_tx(struct __sk_buff *skb)
 	void *data_end = (void *)(long)skb->data_end;
 
 	/* skb->len counts the whole frame, including any part not in the linear area. */
-	sdn_meter_count(skb->ifindex, SDN_DIR_TX, sdn_meter_class(data, data_end), skb->len);
+	sdn_meter_count(skb->ifindex, SDN_DIR_INGRESS, sdn_meter_class(data, data_end), skb->len);
 	/* TC_ACT_UNSPEC is TCX_NEXT: later programs on this hook decide; metering only observes. */
 	return TC_ACT_UNSPEC;
 }

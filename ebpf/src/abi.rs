@@ -16,7 +16,7 @@ include!(concat!(env!("OUT_DIR"), "/abi_consts.rs"));
 pub struct MeterKey {
     /// The port's ifindex in the node's namespace.
     pub ifindex: u32,
-    /// [`SDN_DIR_RX`] or [`SDN_DIR_TX`].
+    /// [`SDN_DIR_EGRESS`] or [`SDN_DIR_INGRESS`] (from the instance's point of view).
     pub direction: u32,
 }
 

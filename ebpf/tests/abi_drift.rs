@@ -69,8 +69,8 @@ fn the_check_catches_a_field_changed_in_the_header_only() {
 
 #[test]
 fn constants_come_from_the_header() {
-    assert_eq!(abi::SDN_DIR_RX, 0);
-    assert_eq!(abi::SDN_DIR_TX, 1);
+    assert_eq!(abi::SDN_DIR_EGRESS, 0);
+    assert_eq!(abi::SDN_DIR_INGRESS, 1);
     assert_eq!(
         abi::SDN_CLASS_COUNT as usize,
         abi::MeterValue::default().by_class.len()

@@ -5,7 +5,7 @@ use aya::Ebpf;
 use aya::maps::{PerCpuArray, PerCpuHashMap, PerCpuValues};
 use sdn_ebpf::abi::{
     Counter, MeterKey, MeterValue, SDN_CLASS_ARP, SDN_CLASS_IPV4, SDN_CLASS_IPV6,
-    SDN_CLASS_MALFORMED, SDN_CLASS_OTHER, SDN_DIR_RX, SDN_DIR_TX,
+    SDN_CLASS_MALFORMED, SDN_CLASS_OTHER, SDN_DIR_EGRESS, SDN_DIR_INGRESS,
 };
 use sdn_ebpf::fixture::{Fixture, Output, Suite, TEST_IFINDEX, Verdict, run_all};
 use sdn_ebpf::object::{self, Object, names};
@@ -56,7 +56,7 @@ impl Suite for Metering {
         let mut meter: PerCpuHashMap<_, MeterKey, MeterValue> =
             PerCpuHashMap::try_from(ebpf.map_mut(names::METER_MAP).unwrap())
                 .map_err(|e| e.to_string())?;
-        for direction in [SDN_DIR_RX, SDN_DIR_TX] {
+        for direction in [SDN_DIR_EGRESS, SDN_DIR_INGRESS] {
             let zero = PerCpuValues::try_from(vec![MeterValue::default(); nr_cpus()]).unwrap();
             let key = MeterKey {
                 ifindex: TEST_IFINDEX,
@@ -121,7 +121,7 @@ const B: Mac = Mac::local(2);
 /// A receive-side (XDP) row: the frame passes and lands in `class` with its full length.
 fn rx(name: &str, frame: Vec<u8>, class: u32) -> Fixture<Metering> {
     let bytes = frame.len() as u64;
-    Fixture::new(name, names::METER_RX, frame).effects(Counted::Port(SDN_DIR_RX, class, bytes))
+    Fixture::new(name, names::METER_RX, frame).effects(Counted::Port(SDN_DIR_EGRESS, class, bytes))
 }
 
 /// A transmit-side (TC) row: the frame goes on to the next program and lands in `class`.
@@ -129,7 +129,7 @@ fn tx(name: &str, frame: Vec<u8>, class: u32) -> Fixture<Metering> {
     let bytes = frame.len() as u64;
     Fixture::new(name, names::METER_TX, frame)
         .verdict(Verdict::TcNext)
-        .effects(Counted::Port(SDN_DIR_TX, class, bytes))
+        .effects(Counted::Port(SDN_DIR_INGRESS, class, bytes))
 }
 
 /// A frame the kernel refuses to run any program on: nothing may be counted.
@@ -383,7 +383,7 @@ fn rows() -> Vec<Fixture<Metering>> {
         )
         .output(Output::Unchanged)
         .effects(Counted::Port(
-            SDN_DIR_RX,
+            SDN_DIR_EGRESS,
             SDN_CLASS_IPV4,
             udp4().build().len() as u64,
         )),

@@ -202,7 +202,7 @@ impl PortMetering {
             })?;
         {
             let mut meter = self.meter_map_mut()?;
-            for direction in [abi::SDN_DIR_RX, abi::SDN_DIR_TX] {
+            for direction in [abi::SDN_DIR_EGRESS, abi::SDN_DIR_INGRESS] {
                 let key = MeterKey { ifindex, direction };
                 let zero = aya::maps::PerCpuValues::try_from(vec![
                     MeterValue::default();
@@ -269,7 +269,7 @@ impl PortMetering {
             unpin_link(&self.link_pin(port, side))?;
         }
         let mut meter = self.meter_map_mut()?;
-        for direction in [abi::SDN_DIR_RX, abi::SDN_DIR_TX] {
+        for direction in [abi::SDN_DIR_EGRESS, abi::SDN_DIR_INGRESS] {
             let key = MeterKey {
                 ifindex: attached.ifindex,
                 direction,
@@ -317,8 +317,8 @@ impl PortMetering {
             Ok(TrafficCounters::sum(per_cpu.iter()))
         };
         Ok(PortCounters {
-            rx: side(abi::SDN_DIR_RX)?,
-            tx: side(abi::SDN_DIR_TX)?,
+            egress: side(abi::SDN_DIR_EGRESS)?,
+            ingress: side(abi::SDN_DIR_INGRESS)?,
         })
     }
 

@@ -54,13 +54,13 @@ impl From<MeterValue> for TrafficCounters {
     }
 }
 
-/// Both sides of a port.
+/// Both directions of a port, from the instance's point of view.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PortCounters {
-    /// Receive side: what the instance sent.
-    pub rx: TrafficCounters,
-    /// Transmit side: what was delivered to the instance.
-    pub tx: TrafficCounters,
+    /// What the instance sent (the port's receive side, XDP).
+    pub egress: TrafficCounters,
+    /// What was delivered to the instance (the port's transmit side, TC).
+    pub ingress: TrafficCounters,
 }
 
 #[cfg(test)]

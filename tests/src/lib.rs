@@ -47,6 +47,7 @@ mod naming;
 mod owner;
 mod probe;
 mod remnants;
+pub mod scenario;
 
 pub use address::{Cidr, Mac, is_lab_address};
 pub use command::PREFIX_ENV;

@@ -17,7 +17,7 @@ commands:
   deps            install the Debian packages the project needs (only missing ones), mount bpffs
   deps --check    only report what is missing
   test            everything CI checks: deps, build, fmt, clippy, unit, fixture and lab tests
-  demo            a live lab: real traffic, live per-port counters; Ctrl-C cleans up
+  demo [--seconds N]  a live lab: real traffic, live per-port counters; Ctrl-C cleans up
   lab-clean       remove namespaces, links, pins and processes left by crashed labs
   bench maglev    Maglev table quality and speed -> target/bench/maglev.json";
 
@@ -29,10 +29,34 @@ fn main() -> Result<()> {
         ["deps", "--check"] => deps::run(true),
         ["test"] => test::run(),
         ["bench", "maglev"] => bench::maglev::run(),
+        ["demo"] => lab_command(&["demo"]),
+        ["demo", "--seconds", n] => lab_command(&["demo", "--seconds", n]),
+        ["lab-clean"] => lab_command(&["clean"]),
         ["help"] | ["--help"] | ["-h"] | [] => {
             println!("{USAGE}");
             Ok(())
         }
         _ => bail!("unknown command {args:?}\n\n{USAGE}"),
     }
+}
+
+/// Installs what is missing, then replaces this process with `sdn-lab <args>` (built by cargo),
+/// so that Ctrl-C reaches the lab directly and its cleanup runs.
+fn lab_command(args: &[&str]) -> Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    deps::run(false)?;
+    let err = std::process::Command::new(env!("CARGO"))
+        .args([
+            "run",
+            "--quiet",
+            "--locked",
+            "-p",
+            "sdn-tests",
+            "--bin",
+            "sdn-lab",
+            "--",
+        ])
+        .args(args)
+        .exec();
+    Err(anyhow::anyhow!("cannot run cargo: {err}"))
 }

@@ -1,4 +1,9 @@
-//! `sdn-lab`: lab housekeeping from the command line; `cargo xtask lab-clean` runs `sdn-lab clean`.
+//! `sdn-lab`: labs from the command line. `cargo xtask demo` runs `sdn-lab demo`;
+//! `cargo xtask lab-clean` runs `sdn-lab clean`.
+//!
+//! `sdn-lab demo [--seconds N]` builds a lab (one hypervisor, two instances), attaches the
+//! per-port metering programs, runs ping and UDP traffic between the instances, and prints the
+//! kernel's counters every second until Ctrl-C (or N seconds); then it leaves nothing behind.
 //!
 //! `sdn-lab clean` removes what crashed lab runs left on this machine (namespaces, links, pins,
 //! processes, logs; see `sdn_tests::clean_leftovers`), sparing labs whose owner still runs, prints what
@@ -6,11 +11,14 @@
 
 use anyhow::{Result, bail};
 
+mod demo;
+
 const USAGE: &str = "\
 usage: sdn-lab <command>
 
 commands:
-  clean    remove namespaces, links, pins and processes left by crashed lab runs (needs root)";
+  demo [--seconds N]  a live lab with metering and real traffic; Ctrl-C ends it (needs root)
+  clean               remove namespaces, links, pins and processes left by crashed lab runs (needs root)";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +39,8 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        ["demo"] => demo::run(None),
+        ["demo", "--seconds", n] => demo::run(Some(n.parse()?)),
         ["help"] | ["--help"] | ["-h"] | [] => {
             println!("{USAGE}");
             Ok(())
