@@ -6,7 +6,7 @@
 //!   [`codec`]: domain <-> wire (also the etcd value format). All pure, tested without I/O.
 //! - [`store`]: the `Store` trait (get, list by prefix, compare-and-swap transactions on revisions,
 //!   watch from a revision) with an in-memory and an etcd implementation, and the key layout.
-//! - `registry` (next): the resource operations (create/update/delete) as single guarded transactions over a
+//! - [`registry`]: the resource operations (create/update/delete) as single guarded transactions over a
 //!   `Store`, retrying on conflicts, refusing stale revisions.
 //! - [`error`]: the error enum and its one mapping to gRPC codes.
 //!
@@ -19,6 +19,7 @@ pub mod etcd_server;
 pub mod ipam;
 pub mod lifecycle;
 pub mod model;
+pub mod registry;
 pub mod store;
 pub mod validation;
 
