@@ -54,6 +54,7 @@ struct sdn_pkt {
 	__u8 is_later_fragment; /* a fragment with offset > 0: it carries no L4 header */
 	__u16 l3_off;
 	__u16 l4_off;
+	__u32 frag_id; /* IPv4 identification or IPv6 fragment id, host order */
 };
 
 static __always_inline int sdn_parse_l2(void *data, void *data_end, struct sdn_pkt *pkt)
@@ -101,6 +102,7 @@ static __always_inline int sdn_parse_ipv4(void *data, void *data_end, struct sdn
 	__u16 frag = bpf_ntohs(ip->frag_off);
 	pkt->is_fragment = (frag & 0x3fff) != 0; /* MF or offset */
 	pkt->is_later_fragment = (frag & 0x1fff) != 0;
+	pkt->frag_id = bpf_ntohs(ip->id);
 	pkt->l4_proto = ip->protocol;
 	pkt->l4_off = pkt->l3_off + hlen;
 	return SDN_PARSE_OK;
@@ -147,6 +149,7 @@ static __always_inline int sdn_parse_ipv6(void *data, void *data_end, struct sdn
 			__u16 fo = bpf_ntohs(fh->frag_off);
 			pkt->is_fragment = 1;
 			pkt->is_later_fragment = (fo & 0xfff8) != 0;
+			pkt->frag_id = bpf_ntohl(fh->id);
 			next = fh->nexthdr;
 			off += sizeof(*fh);
 			break;

@@ -61,4 +61,236 @@ _Static_assert(sizeof(struct sdn_meter_value) == 16 * SDN_CLASS_COUNT, "sdn_mete
 /* Slots of sdn_meter_missed: frames seen on a port the agent has not registered in sdn_meter. */
 #define SDN_MISSED_SLOTS 1
 
+/* ---- Security groups -------------------------------------------------------------------------
+ *
+ * Classification through maps, not loops (ARCHITECTURE.md, "Security-group classification"):
+ *  1. sdn_port: ifindex -> the port's config, including one policy id per direction;
+ *  2. sdn_remote (LPM): (policy id, remote address) -> remote class: the set of rule remotes
+ *     (CIDRs, group members) that contain the address, numbered by user space;
+ *  3. sdn_rule_match (LPM): (policy id, remote class, protocol, port prefix) -> rule id.
+ * Addresses are 16 bytes; IPv4 is written v4-mapped (::ffff:a.b.c.d). Policy ids are allocated by
+ * user space per (port policy, generation, direction): a change writes a new id's entries, flips
+ * sdn_port in one update, then deletes the old id's entries.
+ */
+
+/* Verdict attribution: a user rule id (>= SDN_RULE_ID_FIRST) or one of these built-ins. */
+#define SDN_BUILTIN_NONE 0
+#define SDN_BUILTIN_DEFAULT_DENY_INGRESS 1
+#define SDN_BUILTIN_DEFAULT_DENY_EGRESS 2
+#define SDN_BUILTIN_EGRESS_OPEN 3
+#define SDN_BUILTIN_ANTI_SPOOF 4
+#define SDN_BUILTIN_ESTABLISHED 5 /* a packet of a tracked flow, or an ICMP error related to one */
+#define SDN_BUILTIN_FRAGMENT 6    /* a non-first fragment: follows its first fragment's verdict */
+#define SDN_BUILTIN_INVALID 7     /* malformed, or not allowed on a port at all */
+#define SDN_BUILTIN_CONNTRACK_FULL 8
+#define SDN_BUILTIN_ARP_ND 9      /* ARP and IPv6 neighbour discovery that passed anti-spoofing */
+#define SDN_BUILTIN_DHCP 10       /* DHCPv4 client requests and server replies to the client */
+#define SDN_BUILTIN_NO_PORT 11    /* a frame on a port without config: dropped */
+#define SDN_BUILTIN_COUNT 12
+#define SDN_RULE_ID_FIRST 1024
+
+/* Why a frame was dropped (sdn_drops index). */
+#define SDN_DROP_DEFAULT_DENY_INGRESS 0
+#define SDN_DROP_DEFAULT_DENY_EGRESS 1
+#define SDN_DROP_SPOOF_MAC 2
+#define SDN_DROP_SPOOF_IP 3
+#define SDN_DROP_SPOOF_ARP 4
+#define SDN_DROP_SPOOF_ND 5
+#define SDN_DROP_SPOOF_DHCP_SERVER 6
+#define SDN_DROP_SPOOF_ROUTER_ADVERT 7
+#define SDN_DROP_FRAGMENT_UNTRACKED 8
+#define SDN_DROP_MALFORMED 9
+#define SDN_DROP_VLAN_TAGGED 10
+#define SDN_DROP_ETHERTYPE 11
+#define SDN_DROP_TCP_FLAGS 12      /* impossible flag combinations, or no SYN to open a flow */
+#define SDN_DROP_CONNTRACK_FULL 13
+#define SDN_DROP_NO_PORT 14
+#define SDN_DROP_COUNT 15
+
+/* sdn_port_config.flags */
+#define SDN_PORT_EGRESS_DEFAULT_DENY 0x1 /* the port's groups hold at least one egress rule */
+
+/* Conntrack states. */
+#define SDN_CT_NEW 1         /* one direction seen (TCP: SYN sent) */
+#define SDN_CT_ESTABLISHED 2 /* both directions seen (TCP: the SYN was answered) */
+#define SDN_CT_CLOSING 3     /* TCP: a FIN was seen */
+#define SDN_CT_CLOSED 4      /* TCP: RST, or FINs from both sides */
+
+/* Conntrack idle timeouts, seconds (user-space GC uses the same). */
+#define SDN_CT_TIMEOUT_TCP_NEW 60
+#define SDN_CT_TIMEOUT_TCP_ESTABLISHED 7200
+#define SDN_CT_TIMEOUT_TCP_CLOSING 120
+#define SDN_CT_TIMEOUT_TCP_CLOSED 10
+#define SDN_CT_TIMEOUT_UDP_NEW 30
+#define SDN_CT_TIMEOUT_UDP_ESTABLISHED 180
+#define SDN_CT_TIMEOUT_OTHER 60 /* ICMP echo and other protocols */
+#define SDN_FRAG_TIMEOUT 30
+
+/* Conntrack capacity: entries, and the fill above which new flows are refused (permille). */
+#ifndef SDN_CT_MAX
+#define SDN_CT_MAX 262144
+#endif
+#define SDN_CT_HIGH_WATER_PERMILLE 950
+
+/* Other capacities. */
+#ifndef SDN_MAX_POLICY_ENTRIES
+#define SDN_MAX_POLICY_ENTRIES 1048576 /* sdn_remote and sdn_rule_match entries, each */
+#endif
+#ifndef SDN_MAX_RULES
+#define SDN_MAX_RULES 262144
+#endif
+#define SDN_MAX_PORT_ADDRS 16 /* allowed source addresses per port (anti-spoofing) */
+
+/* Flow events (ring buffer). */
+#define SDN_EVENT_FLOW_ADMITTED 1
+#define SDN_EVENT_FLOW_DENIED 2
+#define SDN_EVENT_FLOW_ENDED 3
+#define SDN_EVENTS_RING_BYTES 1048576
+#define SDN_DENIED_EVENTS_PER_SEC 100 /* per port and CPU, default when the port sets 0 */
+
+/* Address families in keys. */
+#define SDN_FAMILY_IPV4 4
+#define SDN_FAMILY_IPV6 6
+
+/* sdn_port: ifindex -> config. Written by user space; one update switches a whole policy. */
+struct sdn_port_config {
+	__u32 policy[SDN_DIR_COUNT]; /* policy id per direction; 0 = no rules */
+	__u32 flags;                 /* SDN_PORT_* */
+	__u32 denied_events_per_sec; /* 0 = SDN_DENIED_EVENTS_PER_SEC */
+	__u8 mac[6];                 /* the only source MAC the port may send from */
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct sdn_port_config) == 24, "sdn_port_config size");
+
+/* sdn_port_addr: (ifindex, address) -> 1 for every source address the port may use. */
+struct sdn_port_addr_key {
+	__u32 ifindex;
+	__u8 addr[16]; /* IPv4 v4-mapped */
+};
+_Static_assert(sizeof(struct sdn_port_addr_key) == 20, "sdn_port_addr_key size");
+
+/* sdn_remote (LPM trie): prefixlen counts the 32 policy bits plus the address prefix. */
+struct sdn_remote_key {
+	__u32 prefixlen;
+	__u32 policy;
+	__u8 addr[16];
+};
+_Static_assert(sizeof(struct sdn_remote_key) == 24, "sdn_remote_key size");
+
+struct sdn_remote_value {
+	__u32 class; /* remote class id, > 0 */
+};
+_Static_assert(sizeof(struct sdn_remote_value) == 4, "sdn_remote_value size");
+
+/* sdn_rule_match (LPM trie): prefixlen = 64 (policy, class) [+ 8 proto + 8 pad [+ 0..16 port]].
+ * `port` is the opening packet's destination port (the instance's for ingress, the remote's for
+ * egress); for ICMP and ICMPv6 it is type << 8 | code.
+ * A 64-bit prefix matches every protocol ("all"); 80 bits one protocol without ports. */
+struct sdn_rule_key {
+	__u32 prefixlen;
+	__u32 policy;
+	__u32 class;
+	__u8 proto;
+	__u8 pad;
+	__be16 port;
+};
+_Static_assert(sizeof(struct sdn_rule_key) == 16, "sdn_rule_key size");
+
+struct sdn_rule_value {
+	__u32 rule_id; /* >= SDN_RULE_ID_FIRST */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct sdn_rule_value) == 8, "sdn_rule_value size");
+
+/* sdn_rule_stats (per CPU): rule id -> what the rule decided (new flows it admitted). */
+struct sdn_rule_stats {
+	__u64 packets;
+	__u64 bytes;
+	__u64 last_hit_ns; /* bpf_ktime_get_ns() (CLOCK_MONOTONIC) */
+};
+_Static_assert(sizeof(struct sdn_rule_stats) == 24, "sdn_rule_stats size");
+
+/* sdn_port_stats (per CPU): (ifindex, direction) -> billing classes and verdict attribution. */
+struct sdn_port_stats {
+	struct sdn_counter by_class[SDN_CLASS_COUNT];     /* metering, indexed by SDN_CLASS_* */
+	struct sdn_counter by_builtin[SDN_BUILTIN_COUNT]; /* [0] = decided by a user rule */
+};
+_Static_assert(sizeof(struct sdn_port_stats) == 16 * (SDN_CLASS_COUNT + SDN_BUILTIN_COUNT),
+	       "sdn_port_stats size");
+
+/* sdn_ct (LRU): a flow in the port's orientation, so both directions find the same entry. */
+struct sdn_ct_key {
+	__u32 ifindex;
+	__u8 proto;
+	__u8 family; /* SDN_FAMILY_* */
+	__u16 pad;
+	__u8 local[16];  /* the instance's address */
+	__u8 remote[16]; /* the peer's address */
+	__be16 local_port;  /* ICMP echo: the identifier */
+	__be16 remote_port; /* ICMP echo: 0 */
+};
+_Static_assert(sizeof(struct sdn_ct_key) == 44, "sdn_ct_key size");
+
+struct sdn_ct_value {
+	__u64 created_ns;
+	__u64 last_seen_ns;
+	__u64 packets[SDN_DIR_COUNT];
+	__u64 bytes[SDN_DIR_COUNT];
+	__u32 rule_id;  /* the rule (or built-in) that admitted the flow */
+	__u8 state;     /* SDN_CT_* */
+	__u8 origin;    /* SDN_DIR_* of the packet that opened the flow */
+	__u8 fin_seen;  /* bit per direction */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct sdn_ct_value) == 56, "sdn_ct_value size");
+
+/* sdn_frag (LRU): a fragmented datagram whose first fragment was admitted. */
+struct sdn_frag_key {
+	__u32 ifindex;
+	__u32 id; /* IPv4 identification, or IPv6 fragment id */
+	__u8 proto;
+	__u8 family;
+	__u8 direction;
+	__u8 pad;
+	__u8 src[16];
+	__u8 dst[16];
+};
+_Static_assert(sizeof(struct sdn_frag_key) == 44, "sdn_frag_key size");
+
+struct sdn_frag_value {
+	__u64 expires_ns;
+	__u32 rule_id;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct sdn_frag_value) == 16, "sdn_frag_value size");
+
+/* sdn_events records. */
+struct sdn_flow_event {
+	__u64 ts_ns;
+	__u64 packets; /* FLOW_ENDED: both directions */
+	__u64 bytes;
+	__u32 ifindex;
+	__u32 rule_id; /* rule or built-in */
+	__u8 kind;     /* SDN_EVENT_* */
+	__u8 direction;
+	__u8 proto;
+	__u8 family;
+	__u16 drop_reason; /* FLOW_DENIED: SDN_DROP_* */
+	__u16 pad;
+	__u8 src[16];
+	__u8 dst[16];
+	__be16 sport; /* ICMP: type << 8 | code */
+	__be16 dport;
+	__u32 suppressed; /* denied events not sent since the last one (rate limit) */
+};
+_Static_assert(sizeof(struct sdn_flow_event) == 80, "sdn_flow_event size");
+
+/* sdn_event_budget (per CPU): (ifindex) -> token bucket for denied-flow events. */
+struct sdn_event_budget {
+	__u64 last_refill_ns;
+	__u32 tokens;
+	__u32 suppressed;
+};
+_Static_assert(sizeof(struct sdn_event_budget) == 16, "sdn_event_budget size");
+
 #endif /* SDN_ABI_H */

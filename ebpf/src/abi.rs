@@ -38,12 +38,259 @@ pub struct MeterValue {
     pub by_class: [Counter; SDN_CLASS_COUNT as usize],
 }
 
-// SAFETY: plain `#[repr(C)]` structs of integers with no padding, valid for any bit pattern.
-unsafe impl aya::Pod for MeterKey {}
-// SAFETY: as above.
-unsafe impl aya::Pod for Counter {}
-// SAFETY: as above.
-unsafe impl aya::Pod for MeterValue {}
+/// Mirrors `struct sdn_port_config`: a port's security-group and anti-spoofing settings.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortConfig {
+    /// Policy id per direction (`SDN_DIR_*`); 0 = no rules.
+    pub policy: [u32; SDN_DIR_COUNT as usize],
+    /// `SDN_PORT_*` flags.
+    pub flags: u32,
+    /// Denied-flow events per second per CPU; 0 = `SDN_DENIED_EVENTS_PER_SEC`.
+    pub denied_events_per_sec: u32,
+    /// The only source MAC the port may send from.
+    pub mac: [u8; 6],
+    /// Padding.
+    pub pad: [u8; 2],
+}
+
+/// Mirrors `struct sdn_port_addr_key`: a source address a port may use.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PortAddrKey {
+    /// The port.
+    pub ifindex: u32,
+    /// The address (IPv4 v4-mapped).
+    pub addr: [u8; 16],
+}
+
+/// Mirrors `struct sdn_remote_key` (LPM trie key; `prefixlen` counts the 32 policy bits).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RemoteKey {
+    /// 32 + the address prefix length.
+    pub prefixlen: u32,
+    /// The policy id.
+    pub policy: u32,
+    /// The address (IPv4 v4-mapped).
+    pub addr: [u8; 16],
+}
+
+/// Mirrors `struct sdn_remote_value`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RemoteValue {
+    /// The remote class id.
+    pub class: u32,
+}
+
+/// Mirrors `struct sdn_rule_key` (LPM trie key over policy, class, proto, pad, port).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RuleKey {
+    /// 64 + 8 (proto) + 8 (pad) + port prefix bits; 64 = every protocol.
+    pub prefixlen: u32,
+    /// The policy id.
+    pub policy: u32,
+    /// The remote class id.
+    pub class: u32,
+    /// The IP protocol number.
+    pub proto: u8,
+    /// Zero.
+    pub pad: u8,
+    /// The destination port (ICMP: type << 8 | code), big-endian.
+    pub port: u16,
+}
+
+/// Mirrors `struct sdn_rule_value`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleValue {
+    /// The allowing rule's numeric id (>= `SDN_RULE_ID_FIRST`).
+    pub rule_id: u32,
+    /// Zero.
+    pub pad: u32,
+}
+
+/// Mirrors `struct sdn_rule_stats` (per CPU).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuleStats {
+    /// Packets the rule decided.
+    pub packets: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// CLOCK_MONOTONIC of the last one, ns.
+    pub last_hit_ns: u64,
+}
+
+/// Mirrors `struct sdn_port_stats` (per CPU).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PortStats {
+    /// Metering, by `SDN_CLASS_*`.
+    pub by_class: [Counter; SDN_CLASS_COUNT as usize],
+    /// Verdicts by attribution: `[0]` a user rule, else `SDN_BUILTIN_*`.
+    pub by_builtin: [Counter; SDN_BUILTIN_COUNT as usize],
+}
+
+/// Mirrors `struct sdn_ct_key`: a flow in the port's orientation.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct CtKey {
+    /// The port.
+    pub ifindex: u32,
+    /// IP protocol number.
+    pub proto: u8,
+    /// `SDN_FAMILY_*`.
+    pub family: u8,
+    /// Zero.
+    pub pad: u16,
+    /// The instance's address.
+    pub local: [u8; 16],
+    /// The peer's address.
+    pub remote: [u8; 16],
+    /// The instance's port, big-endian (ICMP echo: the identifier).
+    pub local_port: u16,
+    /// The peer's port, big-endian.
+    pub remote_port: u16,
+}
+
+/// Mirrors `struct sdn_ct_value`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CtValue {
+    /// CLOCK_MONOTONIC at creation, ns.
+    pub created_ns: u64,
+    /// CLOCK_MONOTONIC of the last packet, ns.
+    pub last_seen_ns: u64,
+    /// Packets by direction (`SDN_DIR_*`).
+    pub packets: [u64; SDN_DIR_COUNT as usize],
+    /// Bytes by direction.
+    pub bytes: [u64; SDN_DIR_COUNT as usize],
+    /// The rule or built-in that admitted the flow.
+    pub rule_id: u32,
+    /// `SDN_CT_*`.
+    pub state: u8,
+    /// Direction of the opening packet.
+    pub origin: u8,
+    /// FIN seen, a bit per direction.
+    pub fin_seen: u8,
+    /// Zero.
+    pub pad: u8,
+}
+
+/// Mirrors `struct sdn_frag_key`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct FragKey {
+    /// The port.
+    pub ifindex: u32,
+    /// IPv4 identification or IPv6 fragment id.
+    pub id: u32,
+    /// IP protocol number.
+    pub proto: u8,
+    /// `SDN_FAMILY_*`.
+    pub family: u8,
+    /// `SDN_DIR_*`.
+    pub direction: u8,
+    /// Zero.
+    pub pad: u8,
+    /// Source address.
+    pub src: [u8; 16],
+    /// Destination address.
+    pub dst: [u8; 16],
+}
+
+/// Mirrors `struct sdn_frag_value`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FragValue {
+    /// CLOCK_MONOTONIC after which later fragments are no longer admitted, ns.
+    pub expires_ns: u64,
+    /// The rule that admitted the first fragment.
+    pub rule_id: u32,
+    /// Zero.
+    pub pad: u32,
+}
+
+/// Mirrors `struct sdn_flow_event` (ring-buffer record).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowEvent {
+    /// CLOCK_MONOTONIC, ns.
+    pub ts_ns: u64,
+    /// Packets (flow ended: both directions).
+    pub packets: u64,
+    /// Bytes.
+    pub bytes: u64,
+    /// The port.
+    pub ifindex: u32,
+    /// Rule id or built-in.
+    pub rule_id: u32,
+    /// `SDN_EVENT_*`.
+    pub kind: u8,
+    /// `SDN_DIR_*`.
+    pub direction: u8,
+    /// IP protocol number.
+    pub proto: u8,
+    /// `SDN_FAMILY_*`.
+    pub family: u8,
+    /// `SDN_DROP_*` for denied flows.
+    pub drop_reason: u16,
+    /// Zero.
+    pub pad: u16,
+    /// Source address.
+    pub src: [u8; 16],
+    /// Destination address.
+    pub dst: [u8; 16],
+    /// Source port, big-endian (ICMP echo: identifier).
+    pub sport: u16,
+    /// Destination port, big-endian (ICMP: type << 8 | code).
+    pub dport: u16,
+    /// Denied events not sent since the previous one.
+    pub suppressed: u32,
+}
+
+/// Mirrors `struct sdn_event_budget` (per CPU).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EventBudget {
+    /// CLOCK_MONOTONIC of the last refill, ns.
+    pub last_refill_ns: u64,
+    /// Events left in this second.
+    pub tokens: u32,
+    /// Events suppressed since the last one sent.
+    pub suppressed: u32,
+}
+
+macro_rules! pod {
+    ($($ty:ty),+ $(,)?) => {
+        // SAFETY: `#[repr(C)]` structs of integers and integer arrays with explicit padding
+        // fields (checked against the C layout by the drift test), valid for any bit pattern.
+        $(unsafe impl aya::Pod for $ty {})+
+    };
+}
+
+pod!(
+    MeterKey,
+    Counter,
+    MeterValue,
+    PortConfig,
+    PortAddrKey,
+    RemoteKey,
+    RemoteValue,
+    RuleKey,
+    RuleValue,
+    RuleStats,
+    PortStats,
+    CtKey,
+    CtValue,
+    FragKey,
+    FragValue,
+    FlowEvent,
+    EventBudget,
+);
 
 /// The layout of one mirrored struct, as the Rust compiler lays it out.
 #[derive(Debug, Clone)]
@@ -80,5 +327,95 @@ pub fn mirrors() -> Vec<Mirror> {
         mirror!(MeterKey, "sdn_meter_key", ifindex, direction),
         mirror!(Counter, "sdn_counter", packets, bytes),
         mirror!(MeterValue, "sdn_meter_value", by_class),
+        mirror!(
+            PortConfig,
+            "sdn_port_config",
+            policy,
+            flags,
+            denied_events_per_sec,
+            mac,
+            pad
+        ),
+        mirror!(PortAddrKey, "sdn_port_addr_key", ifindex, addr),
+        mirror!(RemoteKey, "sdn_remote_key", prefixlen, policy, addr),
+        mirror!(RemoteValue, "sdn_remote_value", class),
+        mirror!(
+            RuleKey,
+            "sdn_rule_key",
+            prefixlen,
+            policy,
+            class,
+            proto,
+            pad,
+            port
+        ),
+        mirror!(RuleValue, "sdn_rule_value", rule_id, pad),
+        mirror!(RuleStats, "sdn_rule_stats", packets, bytes, last_hit_ns),
+        mirror!(PortStats, "sdn_port_stats", by_class, by_builtin),
+        mirror!(
+            CtKey,
+            "sdn_ct_key",
+            ifindex,
+            proto,
+            family,
+            pad,
+            local,
+            remote,
+            local_port,
+            remote_port
+        ),
+        mirror!(
+            CtValue,
+            "sdn_ct_value",
+            created_ns,
+            last_seen_ns,
+            packets,
+            bytes,
+            rule_id,
+            state,
+            origin,
+            fin_seen,
+            pad
+        ),
+        mirror!(
+            FragKey,
+            "sdn_frag_key",
+            ifindex,
+            id,
+            proto,
+            family,
+            direction,
+            pad,
+            src,
+            dst
+        ),
+        mirror!(FragValue, "sdn_frag_value", expires_ns, rule_id, pad),
+        mirror!(
+            FlowEvent,
+            "sdn_flow_event",
+            ts_ns,
+            packets,
+            bytes,
+            ifindex,
+            rule_id,
+            kind,
+            direction,
+            proto,
+            family,
+            drop_reason,
+            pad,
+            src,
+            dst,
+            sport,
+            dport,
+            suppressed
+        ),
+        mirror!(
+            EventBudget,
+            "sdn_event_budget",
+            last_refill_ns,
+            tokens,
+            suppressed
+        ),
     ]
 }

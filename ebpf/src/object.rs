@@ -15,8 +15,15 @@ pub const METERING: Object = Object {
     bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/metering.bpf.o")),
 };
 
+/// Instance port programs: security groups, anti-spoofing, conntrack, attribution, metering:
+/// `sdn_port_egress` (XDP) and `sdn_port_ingress` (TC).
+pub const PORT: Object = Object {
+    name: "port",
+    bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/port.bpf.o")),
+};
+
 /// Every object this crate builds.
-pub const ALL: &[Object] = &[METERING];
+pub const ALL: &[Object] = &[METERING, PORT];
 
 /// Program and map names, the same strings as in the C sources.
 pub mod names {
@@ -28,4 +35,32 @@ pub mod names {
     pub const METER_MAP: &str = "sdn_meter";
     /// Frames seen on ports without a `sdn_meter` entry.
     pub const METER_MISSED_MAP: &str = "sdn_meter_missed";
+    /// XDP security-group filter on a port's receive side (instance egress).
+    pub const PORT_EGRESS: &str = "sdn_port_egress";
+    /// TC security-group filter on a port's transmit side (instance ingress).
+    pub const PORT_INGRESS: &str = "sdn_port_ingress";
+    /// ifindex -> port config.
+    pub const PORT_MAP: &str = "sdn_port";
+    /// Allowed source addresses per port.
+    pub const PORT_ADDR_MAP: &str = "sdn_port_addr";
+    /// Remote address -> remote class (LPM).
+    pub const REMOTE_MAP: &str = "sdn_remote";
+    /// (class, proto, port) -> rule (LPM).
+    pub const RULE_MATCH_MAP: &str = "sdn_rule_match";
+    /// Per-rule counters.
+    pub const RULE_STATS_MAP: &str = "sdn_rule_stats";
+    /// Per-port metering and verdict counters.
+    pub const PORT_STATS_MAP: &str = "sdn_port_stats";
+    /// Drops by reason.
+    pub const DROPS_MAP: &str = "sdn_drops";
+    /// Conntrack.
+    pub const CT_MAP: &str = "sdn_ct";
+    /// Conntrack fill.
+    pub const CT_COUNT_MAP: &str = "sdn_ct_count";
+    /// Admitted fragmented datagrams.
+    pub const FRAG_MAP: &str = "sdn_frag";
+    /// Flow events ring buffer.
+    pub const EVENTS_MAP: &str = "sdn_events";
+    /// Denied-event budgets.
+    pub const EVENT_BUDGET_MAP: &str = "sdn_event_budget";
 }
