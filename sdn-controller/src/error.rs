@@ -275,6 +275,7 @@ impl Error {
             | Error::AddressesExhausted { field, .. }
             | Error::VnisExhausted { field } => Some(field),
             Error::StaleRevision { .. } => Some("revision"),
+            Error::InUse { .. } => Some("id"),
             _ => None,
         }
     }

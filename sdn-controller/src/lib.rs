@@ -13,6 +13,7 @@
 //! Still to come (issue 3): the gRPC services, desired state per node, the sync service with
 //! convergence receipts, leader election, mTLS.
 
+pub mod api;
 pub mod codec;
 pub mod error;
 pub mod etcd_server;
