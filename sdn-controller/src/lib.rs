@@ -8,13 +8,19 @@
 //!   watch from a revision) with an in-memory and an etcd implementation, and the key layout.
 //! - [`registry`]: the resource operations (create/update/delete) as single guarded transactions over a
 //!   `Store`, retrying on conflicts, refusing stale revisions.
+//! - [`desired`]: what one node needs from a store snapshot, and the diff between two such states.
+//! - [`api`]: the `sdn.v1.Controller` gRPC service, a thin shell over the registry.
 //! - [`error`]: the error enum and its one mapping to gRPC codes.
+//! - [`etcd_server`]: a throwaway etcd for tests and benchmarks.
 //!
-//! Still to come (issue 3): the gRPC services, desired state per node, the sync service with
-//! convergence receipts, leader election, mTLS.
+//! API reference, error codes, limits and the etcd key layout: `docs/api.md`.
+//!
+//! Still to come (issue 3): the sync service with convergence receipts and waits, the incremental
+//! "which nodes does this change affect" index, leader election, mTLS, the binary with metrics.
 
 pub mod api;
 pub mod codec;
+pub mod desired;
 pub mod error;
 pub mod etcd_server;
 pub mod ipam;
