@@ -101,11 +101,26 @@ pub trait Suite {
     /// The object every row runs against.
     fn object(&self) -> Object;
 
+    /// Smaller capacities for maps whose production size would make every row's fresh load slow
+    /// (an LRU conntrack table is preallocated). The programs' logic does not depend on them.
+    fn max_entries(&self) -> Vec<(&'static str, u32)> {
+        Vec::new()
+    }
+
+    /// The programs a row runs (its own, and any its setup runs); only those are loaded.
+    fn programs_for(&self, row: &Fixture<Self>) -> Vec<&'static str>
+    where
+        Self: Sized,
+    {
+        vec![row.program]
+    }
+
     /// Writes `setup` into the freshly loaded object's maps.
     fn setup(&self, ebpf: &mut Ebpf, setup: &Self::Setup) -> Result<(), String>;
 
-    /// Checks `effects` against the maps after the run; `Err` says what differs.
-    fn check(&self, ebpf: &Ebpf, effects: &Self::Effects) -> Result<(), String>;
+    /// Checks `effects` against the maps after the run; `Err` says what differs. (Mutable
+    /// because reading a ring buffer consumes it.)
+    fn check(&self, ebpf: &mut Ebpf, effects: &Self::Effects) -> Result<(), String>;
 }
 
 /// One row: name, program, map setup, input frame, expected verdict, output and map effects.
@@ -230,8 +245,19 @@ fn finish(
 /// Runs one row against a fresh load of the suite's object; `Err` says what did not hold.
 pub fn run<S: Suite>(suite: &S, row: &Fixture<S>) -> Result<(), String> {
     let object = suite.object();
-    let mut ebpf = Ebpf::load(object.bytes).map_err(|e| format!("load {}: {e}", object.name))?;
+    let mut loader = aya::EbpfLoader::new();
+    for (map, size) in suite.max_entries() {
+        loader.map_max_entries(map, size);
+    }
+    let mut ebpf = loader
+        .load(object.bytes)
+        .map_err(|e| format!("load {}: {e}", object.name))?;
+    // Only the programs this row runs are loaded: verification is most of a load's cost.
+    let wanted = suite.programs_for(row);
     for (name, program) in ebpf.programs_mut() {
+        if !wanted.contains(&name) {
+            continue;
+        }
         let loaded = match program {
             Program::Xdp(p) => p.load(),
             Program::SchedClassifier(p) => p.load(),
@@ -265,7 +291,7 @@ pub fn run<S: Suite>(suite: &S, row: &Fixture<S>) -> Result<(), String> {
             hex(expected)
         ));
     }
-    if let Err(e) = suite.check(&ebpf, &row.effects) {
+    if let Err(e) = suite.check(&mut ebpf, &row.effects) {
         problems.push(format!("map effects: {e}"));
     }
     if problems.is_empty() {

@@ -67,7 +67,7 @@ impl Suite for Metering {
         Ok(())
     }
 
-    fn check(&self, ebpf: &Ebpf, expected: &Counted) -> Result<(), String> {
+    fn check(&self, ebpf: &mut Ebpf, expected: &Counted) -> Result<(), String> {
         let meter: PerCpuHashMap<_, MeterKey, MeterValue> =
             PerCpuHashMap::try_from(ebpf.map(names::METER_MAP).unwrap())
                 .map_err(|e| e.to_string())?;
