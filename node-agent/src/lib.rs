@@ -6,3 +6,4 @@
 pub mod loader;
 pub mod metering;
 pub mod netns;
+pub mod policy;
