@@ -1,18 +1,19 @@
-//! Loads the port programs, attaches them to ports inside a node's network namespace, pins what must
-//! outlive the agent process, reads the counters, and detaches cleanly.
+//! Loads a set of port programs, attaches them to ports inside a node's network namespace, pins
+//! what must outlive the agent process, and detaches cleanly. Used by [`crate::metering`] (the
+//! metering-only programs) and [`crate::port_dataplane`] (security groups, which meter too).
 //!
-//! Pin layout under the node's pin directory (`/sys/fs/bpf/<prefix>/<node>/` in a lab):
+//! Pin layout under the node's pin directory (`/sys/fs/bpf/<prefix>/<node>/` in a lab), per
+//! object (`metering`, `port`):
 //! ```text
-//! maps/sdn_meter            per-port, per-direction, per-class counters
-//! maps/sdn_meter_missed     frames on ports without a counter entry
-//! links/<ifname>-rx         XDP link on the port's receive side
-//! links/<ifname>-tx         TCX egress link on the port's transmit side
+//! <object>/maps/<map>          every map of the object (sdn_meter, sdn_ct, ...)
+//! <object>/links/<ifname>-rx   XDP link on the port's receive side (instance egress)
+//! <object>/links/<ifname>-tx   TCX egress link on the port's transmit side (instance ingress)
 //! ```
-//! (bpffs refuses dots in names: a `.` in an interface name is written `%2E`.)
-//! ```text
-//! ```
+//! bpffs refuses dots in names: a `.` in an interface name is written `%2E`.
+//!
 //! Maps are created pinned, or adopted when the pin already exists (a restarted agent keeps every
-//! counter). Links are pinned so that the programs stay attached while no agent runs.
+//! counter and conntrack entry). Links are pinned so that the programs stay attached while no
+//! agent runs.
 //!
 //! **Architecture Invariant:** the agent's own thread never changes namespace; attach and ifindex
 //! lookups happen on a scoped thread inside the node's namespace ([`crate::netns::run_in`]).
@@ -20,16 +21,55 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use aya::maps::{PerCpuArray, PerCpuHashMap};
 use aya::programs::links::{FdLink, PinnedLink};
 use aya::programs::tc::{SchedClassifier, SchedClassifierLink, TcAttachType};
 use aya::programs::xdp::{Xdp, XdpLink, XdpMode};
 use aya::{Ebpf, EbpfLoader};
-use sdn_ebpf::abi::{self, MeterKey, MeterValue};
-use sdn_ebpf::object::{self, names};
+use sdn_ebpf::object::{self, Object, names};
 
-use crate::metering::{PortCounters, TrafficCounters};
 use crate::netns::{self, NetnsError};
+
+/// An object's two port programs and the maps to pin.
+#[derive(Debug, Clone, Copy)]
+pub struct ProgramSet {
+    /// The object.
+    pub object: Object,
+    /// XDP program for the port's receive side (instance egress).
+    pub egress: &'static str,
+    /// TC program for the port's transmit side (instance ingress).
+    pub ingress: &'static str,
+    /// Maps pinned (and adopted) under `<object>/maps/`.
+    pub pinned_maps: &'static [&'static str],
+}
+
+/// Metering only.
+pub const METERING: ProgramSet = ProgramSet {
+    object: object::METERING,
+    egress: names::METER_RX,
+    ingress: names::METER_TX,
+    pinned_maps: &[names::METER_MAP, names::METER_MISSED_MAP],
+};
+
+/// Security groups, conntrack, attribution and metering.
+pub const PORT: ProgramSet = ProgramSet {
+    object: object::PORT,
+    egress: names::PORT_EGRESS,
+    ingress: names::PORT_INGRESS,
+    pinned_maps: &[
+        names::PORT_MAP,
+        names::PORT_ADDR_MAP,
+        names::REMOTE_MAP,
+        names::RULE_MATCH_MAP,
+        names::RULE_STATS_MAP,
+        names::PORT_STATS_MAP,
+        names::DROPS_MAP,
+        names::CT_MAP,
+        names::CT_COUNT_MAP,
+        names::FRAG_MAP,
+        names::EVENTS_MAP,
+        names::EVENT_BUDGET_MAP,
+    ],
+};
 
 /// What can go wrong loading, attaching or reading the port programs.
 #[derive(Debug, thiserror::Error)]
@@ -122,63 +162,72 @@ pub enum LoaderError {
 /// `Result` with [`LoaderError`].
 pub type Result<T, E = LoaderError> = std::result::Result<T, E>;
 
-/// A port the metering programs are attached to.
+/// A port the programs are attached to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttachedPort {
     /// Interface name in the node's namespace.
     pub name: String,
-    /// Its ifindex there (the counters' key).
+    /// Its ifindex there (the maps' key).
     pub ifindex: u32,
 }
 
-/// The metering programs of one node: loaded once, attached to any number of ports.
-pub struct PortMetering {
+/// One program set of one node: loaded once, attached to any number of ports.
+pub struct PortPrograms {
+    set: ProgramSet,
     ebpf: Ebpf,
     netns: PathBuf,
-    pin_dir: PathBuf,
+    dir: PathBuf,
     ports: BTreeMap<String, AttachedPort>,
 }
 
-impl std::fmt::Debug for PortMetering {
+impl std::fmt::Debug for PortPrograms {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PortMetering")
+        f.debug_struct("PortPrograms")
+            .field("object", &self.set.object.name)
             .field("netns", &self.netns)
-            .field("pin_dir", &self.pin_dir)
+            .field("dir", &self.dir)
             .field("ports", &self.ports)
             .finish_non_exhaustive()
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LoaderError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LoaderError + '_ {
     move |source| LoaderError::Io {
         path: path.to_owned(),
         source,
     }
 }
 
-impl PortMetering {
-    /// Loads the metering object for the node whose namespace is `netns`, pinning (or adopting) its
-    /// maps under `pin_dir/maps/`.
-    pub fn load(netns: &Path, pin_dir: &Path) -> Result<Self> {
-        let maps_dir = pin_dir.join("maps");
+impl PortPrograms {
+    /// Loads `set` for the node whose namespace is `netns`, pinning (or adopting) its maps under
+    /// `pin_dir/<object>/maps/`.
+    pub fn load(set: ProgramSet, netns: &Path, pin_dir: &Path) -> Result<Self> {
+        let dir = pin_dir.join(set.object.name);
+        let maps_dir = dir.join("maps");
         std::fs::create_dir_all(&maps_dir).map_err(io(&maps_dir))?;
-        std::fs::create_dir_all(pin_dir.join("links")).map_err(io(pin_dir))?;
-        let meter_pin = maps_dir.join(names::METER_MAP);
-        let missed_pin = maps_dir.join(names::METER_MISSED_MAP);
-        let mut ebpf = EbpfLoader::new()
-            .map_pin_path(names::METER_MAP, meter_pin.as_path())
-            .map_pin_path(names::METER_MISSED_MAP, missed_pin.as_path())
-            .load(object::METERING.bytes)
+        std::fs::create_dir_all(dir.join("links")).map_err(io(&dir))?;
+        let pins: Vec<PathBuf> = set.pinned_maps.iter().map(|m| maps_dir.join(m)).collect();
+        let mut loader = EbpfLoader::new();
+        for (map, pin) in set.pinned_maps.iter().zip(&pins) {
+            loader.map_pin_path(map, pin.as_path());
+        }
+        let mut ebpf = loader
+            .load(set.object.bytes)
             .map_err(|source| LoaderError::Load {
-                object: object::METERING.name,
+                object: set.object.name,
                 source,
             })?;
-        load_program::<Xdp>(&mut ebpf, names::METER_RX)?;
-        load_program::<SchedClassifier>(&mut ebpf, names::METER_TX)?;
+        program_mut::<Xdp>(&mut ebpf, set.object, set.egress)?
+            .load()
+            .map_err(program_err(set.egress, "-"))?;
+        program_mut::<SchedClassifier>(&mut ebpf, set.object, set.ingress)?
+            .load()
+            .map_err(program_err(set.ingress, "-"))?;
         Ok(Self {
+            set,
             ebpf,
             netns: netns.to_owned(),
-            pin_dir: pin_dir.to_owned(),
+            dir,
             ports: BTreeMap::new(),
         })
     }
@@ -186,66 +235,48 @@ impl PortMetering {
     fn link_pin(&self, port: &str, side: &str) -> PathBuf {
         // bpffs refuses names with a dot; interface names may have one (`eth0.100`).
         let port = port.replace('%', "%25").replace('.', "%2E");
-        self.pin_dir.join("links").join(format!("{port}-{side}"))
+        self.dir.join("links").join(format!("{port}-{side}"))
     }
 
-    /// Attaches metering to `port` (an interface in the node's namespace): XDP on its receive side,
-    /// TCX egress on its transmit side. Registers zeroed counters first so no frame is missed.
-    pub fn attach(&mut self, port: &str) -> Result<AttachedPort> {
+    /// The ifindex of `port` in the node's namespace.
+    pub fn ifindex(&self, port: &str) -> Result<u32> {
+        netns::run_in(&self.netns, || nix::net::if_::if_nametoindex(port).ok())?.ok_or_else(|| {
+            LoaderError::NoSuchPort {
+                port: port.to_owned(),
+                netns: self.netns.clone(),
+            }
+        })
+    }
+
+    /// Attaches the set to `port`: XDP on its receive side, TCX egress on its transmit side.
+    /// `prepare` runs first with the port's ifindex, so that its map entries exist before the
+    /// first frame.
+    pub fn attach(
+        &mut self,
+        port: &str,
+        prepare: impl FnOnce(&mut Ebpf, u32) -> Result<()>,
+    ) -> Result<AttachedPort> {
         if self.ports.contains_key(port) {
             return Err(LoaderError::AlreadyAttached(port.to_owned()));
         }
-        let ifindex = netns::run_in(&self.netns, || nix::net::if_::if_nametoindex(port).ok())?
-            .ok_or_else(|| LoaderError::NoSuchPort {
-                port: port.to_owned(),
-                netns: self.netns.clone(),
-            })?;
-        {
-            let mut meter = self.meter_map_mut()?;
-            for direction in [abi::SDN_DIR_EGRESS, abi::SDN_DIR_INGRESS] {
-                let key = MeterKey { ifindex, direction };
-                let zero = aya::maps::PerCpuValues::try_from(vec![
-                    MeterValue::default();
-                    aya::util::nr_cpus().map_err(
-                        |(_, e)| LoaderError::Io {
-                            path: "/sys/devices/system/cpu/possible".into(),
-                            source: e,
-                        }
-                    )?
-                ])
-                .map_err(|source| LoaderError::Io {
-                    path: "per-cpu values".into(),
-                    source,
-                })?;
-                meter
-                    .insert(key, zero, 0)
-                    .map_err(|source| LoaderError::Map {
-                        map: names::METER_MAP,
-                        source,
-                    })?;
-            }
-        }
+        let ifindex = self.ifindex(port)?;
+        prepare(&mut self.ebpf, ifindex)?;
         let rx_pin = self.link_pin(port, "rx");
         let tx_pin = self.link_pin(port, "tx");
-        let netns = self.netns.clone();
-        let ebpf = &mut self.ebpf;
+        let (set, netns, ebpf) = (self.set, self.netns.clone(), &mut self.ebpf);
         // Attach inside the namespace (ifindex and bpf_link_create resolve there); pin from here.
         let (rx_link, tx_link) =
             netns::run_in(&netns, || -> Result<(XdpLink, SchedClassifierLink)> {
-                let xdp: &mut Xdp = program_mut(ebpf, names::METER_RX)?;
+                let xdp: &mut Xdp = program_mut(ebpf, set.object, set.egress)?;
                 let id = xdp
                     .attach_to_if_index(ifindex, XdpMode::default())
-                    .map_err(program_err(names::METER_RX, port))?;
-                let rx = xdp
-                    .take_link(id)
-                    .map_err(program_err(names::METER_RX, port))?;
-                let tc: &mut SchedClassifier = program_mut(ebpf, names::METER_TX)?;
+                    .map_err(program_err(set.egress, port))?;
+                let rx = xdp.take_link(id).map_err(program_err(set.egress, port))?;
+                let tc: &mut SchedClassifier = program_mut(ebpf, set.object, set.ingress)?;
                 let id = tc
                     .attach(port, TcAttachType::Egress)
-                    .map_err(program_err(names::METER_TX, port))?;
-                let tx = tc
-                    .take_link(id)
-                    .map_err(program_err(names::METER_TX, port))?;
+                    .map_err(program_err(set.ingress, port))?;
+                let tx = tc.take_link(id).map_err(program_err(set.ingress, port))?;
                 Ok((rx, tx))
             })??;
         pin_link(FdLink::try_from(rx_link), &rx_pin)?;
@@ -258,9 +289,13 @@ impl PortMetering {
         Ok(attached)
     }
 
-    /// Detaches metering from `port`: unpins and closes its links (which detaches the programs) and
-    /// forgets its counters. Read them first if they matter.
-    pub fn detach(&mut self, port: &str) -> Result<()> {
+    /// Detaches the set from `port` (unpins and closes its links, which detaches the programs);
+    /// `forget` then removes the port's map entries.
+    pub fn detach(
+        &mut self,
+        port: &str,
+        forget: impl FnOnce(&mut Ebpf, u32) -> Result<()>,
+    ) -> Result<()> {
         let attached = self
             .ports
             .remove(port)
@@ -268,23 +303,14 @@ impl PortMetering {
         for side in ["rx", "tx"] {
             unpin_link(&self.link_pin(port, side))?;
         }
-        let mut meter = self.meter_map_mut()?;
-        for direction in [abi::SDN_DIR_EGRESS, abi::SDN_DIR_INGRESS] {
-            let key = MeterKey {
-                ifindex: attached.ifindex,
-                direction,
-            };
-            match meter.remove(&key) {
-                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
-                Err(source) => {
-                    return Err(LoaderError::Map {
-                        map: names::METER_MAP,
-                        source,
-                    });
-                }
-            }
-        }
-        Ok(())
+        forget(&mut self.ebpf, attached.ifindex)
+    }
+
+    /// The attached port named `port`.
+    pub fn port(&self, port: &str) -> Result<&AttachedPort> {
+        self.ports
+            .get(port)
+            .ok_or_else(|| LoaderError::NotAttached(port.to_owned()))
     }
 
     /// The ports attached by this loader.
@@ -292,67 +318,44 @@ impl PortMetering {
         self.ports.values()
     }
 
-    /// The counters of an attached port, summed over CPUs.
-    pub fn counters(&self, port: &str) -> Result<PortCounters> {
-        let attached = self
-            .ports
-            .get(port)
-            .ok_or_else(|| LoaderError::NotAttached(port.to_owned()))?;
-        let map = self
-            .ebpf
-            .map(names::METER_MAP)
-            .ok_or(LoaderError::Missing {
-                object: object::METERING.name,
-                what: "map",
-                name: names::METER_MAP,
-            })?;
-        let meter: PerCpuHashMap<_, MeterKey, MeterValue> =
-            PerCpuHashMap::try_from(map).map_err(map_err(names::METER_MAP))?;
-        let side = |direction| -> Result<TrafficCounters> {
-            let key = MeterKey {
-                ifindex: attached.ifindex,
-                direction,
-            };
-            let per_cpu = meter.get(&key, 0).map_err(map_err(names::METER_MAP))?;
-            Ok(TrafficCounters::sum(per_cpu.iter()))
-        };
-        Ok(PortCounters {
-            egress: side(abi::SDN_DIR_EGRESS)?,
-            ingress: side(abi::SDN_DIR_INGRESS)?,
+    /// A map of the object, by name.
+    pub fn map(&self, name: &'static str) -> Result<&aya::maps::Map> {
+        self.ebpf.map(name).ok_or(LoaderError::Missing {
+            object: self.set.object.name,
+            what: "map",
+            name,
         })
     }
 
-    /// Frames seen on ports that had no counter entry (should stay zero), summed over CPUs.
-    pub fn missed(&self) -> Result<abi::Counter> {
-        let map = self
-            .ebpf
-            .map(names::METER_MISSED_MAP)
-            .ok_or(LoaderError::Missing {
-                object: object::METERING.name,
-                what: "map",
-                name: names::METER_MISSED_MAP,
-            })?;
-        let missed: PerCpuArray<_, abi::Counter> =
-            PerCpuArray::try_from(map).map_err(map_err(names::METER_MISSED_MAP))?;
-        let per_cpu = missed
-            .get(&0, 0)
-            .map_err(map_err(names::METER_MISSED_MAP))?;
-        Ok(per_cpu
-            .iter()
-            .fold(abi::Counter::default(), |a, c| abi::Counter {
-                packets: a.packets + c.packets,
-                bytes: a.bytes + c.bytes,
-            }))
+    /// A map of the object, by name, for writing.
+    pub fn map_mut(&mut self, name: &'static str) -> Result<&mut aya::maps::Map> {
+        let object = self.set.object.name;
+        self.ebpf.map_mut(name).ok_or(LoaderError::Missing {
+            object,
+            what: "map",
+            name,
+        })
     }
 
-    /// Detaches every port and removes the node's pins (maps, links, and the directory itself).
-    pub fn unload(mut self) -> Result<()> {
+    /// Takes a map out of the object (a ring buffer read by a task of its own).
+    pub fn take_map(&mut self, name: &'static str) -> Result<aya::maps::Map> {
+        let object = self.set.object.name;
+        self.ebpf.take_map(name).ok_or(LoaderError::Missing {
+            object,
+            what: "map",
+            name,
+        })
+    }
+
+    /// Detaches every port (with `forget` for each) and removes the object's pins: maps, links,
+    /// their directories, and the node's pin directory when nothing else is left in it.
+    pub fn unload(mut self, mut forget: impl FnMut(&mut Ebpf, u32) -> Result<()>) -> Result<()> {
         let ports: Vec<String> = self.ports.keys().cloned().collect();
         for port in ports {
-            self.detach(&port)?;
+            self.detach(&port, &mut forget)?;
         }
-        let maps_dir = self.pin_dir.join("maps");
-        for name in [names::METER_MAP, names::METER_MISSED_MAP] {
+        let maps_dir = self.dir.join("maps");
+        for name in self.set.pinned_maps {
             let path = maps_dir.join(name);
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
@@ -360,32 +363,23 @@ impl PortMetering {
                 Err(e) => return Err(io(&path)(e)),
             }
         }
-        for dir in [maps_dir, self.pin_dir.join("links"), self.pin_dir.clone()] {
+        let node_dir = self.dir.parent().map(Path::to_owned);
+        for dir in [maps_dir, self.dir.join("links"), self.dir.clone()] {
             match std::fs::remove_dir(&dir) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(io(&dir)(e)),
             }
         }
+        if let Some(node_dir) = node_dir {
+            // Only when empty: another object of the same node may still be pinned there.
+            let _ = std::fs::remove_dir(node_dir);
+        }
         Ok(())
-    }
-
-    fn meter_map_mut(
-        &mut self,
-    ) -> Result<PerCpuHashMap<&mut aya::maps::MapData, MeterKey, MeterValue>> {
-        let map = self
-            .ebpf
-            .map_mut(names::METER_MAP)
-            .ok_or(LoaderError::Missing {
-                object: object::METERING.name,
-                what: "map",
-                name: names::METER_MAP,
-            })?;
-        PerCpuHashMap::try_from(map).map_err(map_err(names::METER_MAP))
     }
 }
 
-fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> LoaderError {
+pub(crate) fn map_err(map: &'static str) -> impl FnOnce(aya::maps::MapError) -> LoaderError {
     move |source| LoaderError::Map { map, source }
 }
 
@@ -401,43 +395,16 @@ fn program_err(
     }
 }
 
-fn program_mut<'a, P>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut P>
+fn program_mut<'a, P>(ebpf: &'a mut Ebpf, object: Object, name: &'static str) -> Result<&'a mut P>
 where
     &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
 {
     let program = ebpf.program_mut(name).ok_or(LoaderError::Missing {
-        object: object::METERING.name,
+        object: object.name,
         what: "program",
         name,
     })?;
     program.try_into().map_err(program_err(name, "-"))
-}
-
-fn load_program<'a, P>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<()>
-where
-    &'a mut P: TryFrom<&'a mut aya::programs::Program, Error = aya::programs::ProgramError>,
-    P: Loadable + 'a,
-{
-    program_mut::<P>(ebpf, name)?
-        .load_it()
-        .map_err(program_err(name, "-"))
-}
-
-/// The one difference between program kinds that loading cares about.
-trait Loadable {
-    fn load_it(&mut self) -> std::result::Result<(), aya::programs::ProgramError>;
-}
-
-impl Loadable for Xdp {
-    fn load_it(&mut self) -> std::result::Result<(), aya::programs::ProgramError> {
-        self.load()
-    }
-}
-
-impl Loadable for SchedClassifier {
-    fn load_it(&mut self) -> std::result::Result<(), aya::programs::ProgramError> {
-        self.load()
-    }
 }
 
 fn pin_link(

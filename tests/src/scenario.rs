@@ -3,8 +3,7 @@
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use node_agent::loader::PortMetering;
-use node_agent::metering::PortCounters;
+use node_agent::metering::{PortCounters, PortMetering};
 
 use crate::{InstanceSpec, Lab};
 

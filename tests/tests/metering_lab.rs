@@ -65,17 +65,24 @@ fn counters_equal_what_was_sent() {
         };
         (a.packets - b.packets, a.bytes - b.bytes)
     };
-    // vm1 sent the echo requests and the datagrams; vm2 received exactly those.
+    // What an instance sent is counted exactly on its port's egress side. The receiving side
+    // counts the same frames, plus what the hypervisor's own stack floods now and then (a 54-byte
+    // IPv4 frame, an IGMPv3 report, shows up in some runs): a frame or two more, never fewer.
     let sent = (
         PINGS + DATAGRAMS,
         PINGS * PING_FRAME + DATAGRAMS * UDP_FRAME,
     );
     assert_eq!(delta(0, true), sent, "vm1 egress");
-    assert_eq!(delta(1, false), sent, "vm2 ingress");
-    // vm2 answered every echo request; vm1 received exactly the replies.
     let replies = (PINGS, PINGS * PING_FRAME);
     assert_eq!(delta(1, true), replies, "vm2 egress");
-    assert_eq!(delta(0, false), replies, "vm1 ingress");
+    for (vm, expected) in [(1, sent), (0, replies)] {
+        let received = delta(vm, false);
+        assert!(
+            received.0 >= expected.0 && received.0 <= expected.0 + 2 && received.1 >= expected.1,
+            "vm{} ingress {received:?}, the peer sent {expected:?}",
+            vm + 1
+        );
+    }
     // Nothing malformed, nothing missed.
     for c in &after {
         assert_eq!(c.egress.malformed.packets + c.ingress.malformed.packets, 0);
@@ -91,7 +98,7 @@ fn counters_equal_what_was_sent() {
     // Detaching removes the links and pins; the programs are gone from the ports.
     let pin_dir = pair.lab.pin_dir("hv1");
     pair.detach();
-    assert!(!pin_dir.join("links").exists() && !pin_dir.join("maps").exists());
+    assert!(!pin_dir.join("metering").exists());
     let port = pair.port("vm1").to_owned();
     let link = pair
         .lab
