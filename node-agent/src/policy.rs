@@ -50,8 +50,8 @@ mod tests;
 
 pub use compiled::{CompiledPolicy, DirectionTables, PolicyStats, RemoteEntry, RuleEntry};
 pub use compiler::{
-    CompileOptions, FIRST_RULE_ID, Limits, MAX_ENTRIES_PER_MAP, MAX_RULES_PER_PORT, compile,
-    compile_with,
+    CompileOptions, FIRST_RULE_ID, Limits, MAX_ENTRIES_PER_MAP, MAX_RULES_PER_PORT,
+    WIDE_CLASS_IPV4, WIDE_CLASS_IPV6, compile, compile_with,
 };
 pub use diff::{PolicyDiff, diff};
 pub use error::{PolicyError, RuleProblem};

@@ -105,7 +105,9 @@ impl DirectionTables {
 
     /// Sizes of these tables.
     pub fn stats(&self) -> PolicyStats {
-        let mut classes: Vec<u32> = self.remote_entries.iter().map(|e| e.class).collect();
+        let mut classes: Vec<u32> = (self.remote_entries.iter().map(|e| e.class))
+            .chain(self.rule_entries.iter().map(|e| e.class))
+            .collect();
         classes.sort_unstable();
         classes.dedup();
         PolicyStats {

@@ -30,8 +30,10 @@ pub const FIRST_RULE_ID: u32 = 1024;
 /// Default of [`Limits::max_rules_per_port`].
 ///
 /// 100,000: the product promises that a port with 10,000 rules costs what one with 10 costs and
-/// benchmarks 100,000; the per-packet cost does not depend on it, and compiling 100,000 rules in a
-/// realistic mix stays well under a second. What truly bounds a port is its entry count, below.
+/// benchmarks 100,000; the per-packet cost does not depend on the rule count, and compiling
+/// 10,000 rules of a realistic mix takes well under a second (a debug build: 0.4 s). What truly
+/// bounds a port is its entry count, [`MAX_ENTRIES_PER_MAP`], which depends on how the remotes
+/// overlap (`docs/policy.md`, "Limits").
 pub const MAX_RULES_PER_PORT: usize = 100_000;
 
 /// Default of [`Limits::max_entries_per_map`].
@@ -59,11 +61,27 @@ impl Default for Limits {
     }
 }
 
+/// The class of `sdn_rule_match` entries for IPv4 rules whose remote is `0.0.0.0/0`, when
+/// compiled with [`CompileOptions::wide_fallback`].
+pub const WIDE_CLASS_IPV4: u32 = 0xffff_fff4;
+/// The class of `sdn_rule_match` entries for IPv6 rules whose remote is `::/0`, when compiled
+/// with [`CompileOptions::wide_fallback`].
+pub const WIDE_CLASS_IPV6: u32 = 0xffff_fff6;
+
 /// How to compile.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CompileOptions<'a> {
     /// Size limits.
     pub limits: Limits,
+    /// Write the rules whose remote is a whole family (`0.0.0.0/0`, `::/0`) once, under
+    /// [`WIDE_CLASS_IPV4`] / [`WIDE_CLASS_IPV6`], instead of into every remote class.
+    ///
+    /// Requires a dataplane that, when the class lookup finds no rule (or the address has no
+    /// class), looks `sdn_rule_match` up once more with the wide class of the packet's family.
+    /// Attribution is unchanged: every other rule has a longer remote, so it comes first in the
+    /// order whenever it matches. Without this, each such rule is copied into every class, which
+    /// dominates the size of large policies (`docs/policy.md`, "Limits").
+    pub wide_fallback: bool,
     /// The port's current compiled policy: classes with the same content keep their ids, so
     /// [`diff`](super::diff) against it touches only what changed.
     pub previous: Option<&'a CompiledPolicy>,
@@ -115,14 +133,7 @@ pub fn compile_with(
     }
     let tables = |direction, policy_id| {
         let previous = options.previous.map(|p| p.tables(direction));
-        compile_direction(
-            direction,
-            policy_id,
-            &rules,
-            policy,
-            &options.limits,
-            previous,
-        )
+        compile_direction(direction, policy_id, &rules, policy, options, previous)
     };
     Ok(CompiledPolicy {
         ingress: tables(Direction::Ingress, ingress_policy_id)?,
@@ -160,6 +171,15 @@ impl CheckedRule {
         match self.proto {
             None => 1 << 24,
             Some(_) => self.span.1 - self.span.0 + 1,
+        }
+    }
+
+    /// The family whose every address the remote contains (`0.0.0.0/0` or `::/0`), if any.
+    fn wide_family(&self) -> Option<Family> {
+        match &self.remote {
+            CheckedRemote::Cidr(prefix) if *prefix == AddressPrefix::boundary() => Some(Family::V4),
+            CheckedRemote::Cidr(prefix) if prefix.len == 0 => Some(Family::V6),
+            _ => None,
         }
     }
 
@@ -285,18 +305,19 @@ fn compile_direction(
     policy_id: u32,
     all_rules: &[CheckedRule],
     policy: &PortPolicy,
-    limits: &Limits,
+    options: &CompileOptions<'_>,
     previous: Option<&DirectionTables>,
 ) -> Result<DirectionTables, PolicyError> {
+    let limits = &options.limits;
     let too_many = |map| PolicyError::TooManyEntries {
         direction,
         map,
         limit: limits.max_entries_per_map,
     };
-    let rules: Vec<&CheckedRule> = all_rules
+    let (wide, rules): (Vec<&CheckedRule>, Vec<&CheckedRule>) = all_rules
         .iter()
         .filter(|r| r.direction == direction)
-        .collect();
+        .partition(|r| options.wide_fallback && r.wide_family().is_some());
 
     // Distinct remotes, the rules of each, and the prefixes of each.
     let mut remote_ids: HashMap<&CheckedRemote, u32> = HashMap::new();
@@ -385,6 +406,22 @@ fn compile_direction(
     if remote_entries.len() > limits.max_entries_per_map {
         return Err(too_many("sdn_remote"));
     }
+    for (family, class) in [(Family::V4, WIDE_CLASS_IPV4), (Family::V6, WIDE_CLASS_IPV6)] {
+        let of_family: Vec<usize> = (0..wide.len())
+            .filter(|i| wide[*i].wide_family() == Some(family))
+            .collect();
+        if of_family.is_empty() {
+            continue;
+        }
+        let content = class_content(family, &[0], &[of_family], &wide);
+        total_rule_entries += content.len();
+        if total_rule_entries > limits.max_entries_per_map {
+            return Err(too_many("sdn_rule_match"));
+        }
+        class_ids.insert(contents.len(), class);
+        class_order.push(contents.len());
+        contents.push(content);
+    }
     let mut rule_entries: Vec<RuleEntry> = class_order
         .iter()
         .flat_map(|content| {
@@ -422,7 +459,8 @@ fn previous_classes(tables: &DirectionTables) -> HashMap<Content, u32> {
         .iter()
         .map(|e| (e.class, Vec::new()))
         .collect();
-    for entry in &tables.rule_entries {
+    let wide = |class| class == WIDE_CLASS_IPV4 || class == WIDE_CLASS_IPV6;
+    for entry in tables.rule_entries.iter().filter(|e| !wide(e.class)) {
         by_class.entry(entry.class).or_default().push((
             entry.proto,
             entry.port_prefix,

@@ -27,6 +27,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::compiled::{CompiledPolicy, DirectionTables, RemoteEntry, RuleEntry};
+use super::compiler::{WIDE_CLASS_IPV4, WIDE_CLASS_IPV6};
 
 /// The map operations from one compiled policy to another, in the order they must be applied.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -157,10 +158,17 @@ impl Live {
             .map(|t| t.port_policy_id())
             .filter(|id| *id != 0)
             .collect();
+        // Wide classes are reached without a remote entry.
         let classes = tables
             .iter()
             .filter(|t| policies.contains(&t.policy_id))
-            .flat_map(|t| t.remote_entries.iter().map(|e| (e.policy, e.class)))
+            .flat_map(|t| {
+                let wide = [WIDE_CLASS_IPV4, WIDE_CLASS_IPV6].map(|c| (t.policy_id, c));
+                t.remote_entries
+                    .iter()
+                    .map(|e| (e.policy, e.class))
+                    .chain(wide)
+            })
             .collect();
         Live { policies, classes }
     }

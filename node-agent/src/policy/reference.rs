@@ -5,11 +5,14 @@ use std::cmp::Reverse;
 use std::net::{IpAddr, Ipv6Addr};
 
 use super::compiled::CompiledPolicy;
-use super::compiler::mapped_address;
+use super::compiler::{WIDE_CLASS_IPV4, WIDE_CLASS_IPV6, mapped_address};
 use super::model::{Direction, PortPolicy, Remote, ip_proto};
 
-/// Emulates the dataplane's two longest-prefix lookups (`sdn_remote`, then `sdn_rule_match`) on
-/// the compiled entries of `direction`: the rule that allows the packet, or `None`.
+/// Emulates the dataplane's longest-prefix lookups on the compiled entries of `direction`: the
+/// rule that allows the packet, or `None`. First `sdn_remote`, then `sdn_rule_match` with the
+/// remote's class; when that finds nothing (or the address has no class), `sdn_rule_match` with
+/// the wide class of the packet's family ([`CompileOptions::wide_fallback`](super::CompileOptions::wide_fallback);
+/// without it there are no such entries and the third lookup always misses).
 ///
 /// `remote` is the packet's source for ingress, its destination for egress; `port` its
 /// destination port, or `type << 8 | code` for ICMP/ICMPv6, or 0 for protocols without ports.
@@ -26,14 +29,21 @@ pub fn evaluate(
         .remote_entries
         .iter()
         .filter(|e| e.contains(addr))
-        .max_by_key(|e| e.prefix_len)?
-        .class;
-    tables
-        .rule_entries
-        .iter()
-        .filter(|e| e.class == class && e.matches(proto, port))
-        .max_by_key(|e| e.key_prefix_len())
-        .map(|e| e.rule_id)
+        .max_by_key(|e| e.prefix_len)
+        .map(|e| e.class);
+    let rule_lookup = |class: u32| {
+        tables
+            .rule_entries
+            .iter()
+            .filter(|e| e.class == class && e.matches(proto, port))
+            .max_by_key(|e| e.key_prefix_len())
+            .map(|e| e.rule_id)
+    };
+    let wide = match remote {
+        IpAddr::V4(_) => WIDE_CLASS_IPV4,
+        IpAddr::V6(_) => WIDE_CLASS_IPV6,
+    };
+    class.and_then(rule_lookup).or_else(|| rule_lookup(wide))
 }
 
 /// A packet's policy verdict as the dataplane attributes it (before conntrack).

@@ -6,8 +6,8 @@ use std::ops::RangeInclusive;
 
 use crate::policy::{
     CompileOptions, CompiledPolicy, Direction, GroupId, Limits, PolicyError, PortPolicy, Protocol,
-    Remote, Rule, RuleEntry, RuleProblem, Verdict, compile, compile_with, diff, evaluate, ip_proto,
-    verdict,
+    Remote, Rule, RuleEntry, RuleProblem, Verdict, WIDE_CLASS_IPV4, WIDE_CLASS_IPV6, compile,
+    compile_with, diff, evaluate, ip_proto, verdict,
 };
 
 use Direction::{Egress, Ingress};
@@ -640,7 +640,7 @@ fn limits_are_enforced() {
             max_rules_per_port,
             max_entries_per_map,
         },
-        previous: None,
+        ..Default::default()
     };
     assert_eq!(
         compile_with(&p, 1, 2, &limits(19, 1000)).unwrap_err(),
@@ -672,4 +672,70 @@ fn limits_are_enforced() {
             ..
         }
     ));
+}
+
+#[test]
+fn wide_fallback_writes_rules_from_anywhere_once() {
+    let mut rules: Vec<Rule> = (0..20)
+        .map(|i| {
+            let remote = cidr(&format!("10.{i}.0.0/16"));
+            rule(1100 + i, Ingress, Protocol::Tcp, Some(80..=80), remote)
+        })
+        .collect();
+    rules.push(rule(
+        1024,
+        Ingress,
+        Protocol::Tcp,
+        Some(1024..=65535),
+        cidr("0.0.0.0/0"),
+    ));
+    rules.push(rule(
+        1025,
+        Ingress,
+        Protocol::Tcp,
+        Some(80..=80),
+        cidr("::/0"),
+    ));
+    let p = policy(rules);
+    let copied = compile(&p, 1, 2).unwrap();
+    let wide = CompileOptions {
+        wide_fallback: true,
+        ..Default::default()
+    };
+    let once = compile_with(&p, 1, 2, &wide).unwrap();
+    // 20 classes x (1 + 6) copied plus the /0 classes themselves, against 20 + 6 + 1.
+    assert_eq!(copied.stats().rule_entries, 20 * 7 + 6 + 1);
+    assert_eq!(once.stats().rule_entries, 20 + 6 + 1);
+    for c in [&copied, &once] {
+        assert_eq!(evaluate(c, Ingress, ip("10.3.0.1"), TCP, 80), Some(1103));
+        assert_eq!(evaluate(c, Ingress, ip("10.3.0.1"), TCP, 2000), Some(1024));
+        assert_eq!(evaluate(c, Ingress, ip("192.0.2.1"), TCP, 2000), Some(1024));
+        assert_eq!(evaluate(c, Ingress, ip("192.0.2.1"), TCP, 80), None);
+        assert_eq!(evaluate(c, Ingress, ip("2001:db8::1"), TCP, 80), Some(1025));
+        assert_eq!(evaluate(c, Ingress, ip("2001:db8::1"), TCP, 2000), None);
+    }
+    let wide_entries: Vec<&RuleEntry> = once
+        .ingress
+        .rule_entries
+        .iter()
+        .filter(|e| e.class == WIDE_CLASS_IPV4 || e.class == WIDE_CLASS_IPV6)
+        .collect();
+    assert_eq!(wide_entries.len(), 7);
+
+    // Changing a wide rule in place is visible at once to every address: not atomic.
+    let mut changed = p.clone();
+    changed.rules.retain(|r| r.id != 1024);
+    changed.rules.push(rule(
+        1026,
+        Ingress,
+        Protocol::Tcp,
+        Some(1..=1023),
+        cidr("0.0.0.0/0"),
+    ));
+    let options = CompileOptions {
+        previous: Some(&once),
+        ..wide
+    };
+    let d = diff(&once, &compile_with(&changed, 1, 2, &options).unwrap());
+    assert!(!d.is_atomic(), "{d:#?}");
 }

@@ -226,7 +226,13 @@ fn lookups_allow_exactly_what_the_rules_allow_and_attribute_like_the_order() {
                 .iter()
                 .any(|rule| rule.direction == Direction::Egress)
         );
-        check_packets(&mut r, &policy, &compiled, 100);
+        check_packets(&mut r, &policy, &compiled, 50);
+        let wide = CompileOptions {
+            wide_fallback: true,
+            ..Default::default()
+        };
+        let compiled = compile_with(&policy, 11, 12, &wide).unwrap();
+        check_packets(&mut r, &policy, &compiled, 50);
     }
 }
 
@@ -317,9 +323,13 @@ fn mutate(r: &mut Random, policy: &PortPolicy) -> PortPolicy {
 fn recompiling_in_place_diffs_exactly_and_atomic_diffs_never_mix_policies() {
     let mut r = Random(99);
     let mut atomic = 0;
-    for _ in 0..600 {
+    for round in 0..600 {
         let old_policy = random_policy(&mut r);
-        let old = compile(&old_policy, 1, 2).unwrap();
+        let fresh = CompileOptions {
+            wide_fallback: round % 2 == 1,
+            ..Default::default()
+        };
+        let old = compile_with(&old_policy, 1, 2, &fresh).unwrap();
         // Same policy, same ids, classes reused: nothing to do.
         let again = compile_with(
             &old_policy,
@@ -327,7 +337,7 @@ fn recompiling_in_place_diffs_exactly_and_atomic_diffs_never_mix_policies() {
             2,
             &CompileOptions {
                 previous: Some(&old),
-                ..Default::default()
+                ..fresh
             },
         )
         .unwrap();
@@ -340,7 +350,7 @@ fn recompiling_in_place_diffs_exactly_and_atomic_diffs_never_mix_policies() {
         for (ingress, egress) in [(1, 2), (3, 4)] {
             let options = CompileOptions {
                 previous: Some(&old),
-                ..Default::default()
+                ..fresh
             };
             let new = compile_with(&new_policy, ingress, egress, &options).unwrap();
             let d = diff(&old, &new);
