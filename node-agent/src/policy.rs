@@ -10,6 +10,8 @@
 //! 2. `sdn_remote` (LPM on policy id + address): the remote's **class**, the set of rule remotes
 //!    (CIDRs, group members) that contain the address;
 //! 3. `sdn_rule_match` (LPM on policy id + class + protocol + port prefix): the allowing rule.
+//! 4. with [`CompileOptions::wide_fallback`] only, when 3 finds nothing: `sdn_rule_match` with
+//!    the family's wide class, which holds the rules from anywhere (`0.0.0.0/0`, `::/0`).
 //!
 //! [`compile`] turns a [`PortPolicy`] into exactly those entries ([`CompiledPolicy`]), [`diff`]
 //! into the map operations between two compilations, and [`evaluate`] / [`naive_match`] are the
