@@ -264,6 +264,48 @@ pub struct EventBudget {
     pub suppressed: u32,
 }
 
+/// The LPM-trie key of `sdn_remote`: `struct sdn_remote_key` as aya spells LPM keys (prefix
+/// length, then the key's data: the policy id in host order and the 16-byte address).
+pub fn remote_lpm_key(policy: u32, addr: [u8; 16], addr_prefix_len: u8) -> aya::maps::lpm_trie::Key<[u8; 20]> {
+    let mut data = [0u8; 20];
+    data[..4].copy_from_slice(&policy.to_ne_bytes());
+    data[4..].copy_from_slice(&addr);
+    aya::maps::lpm_trie::Key::new(32 + u32::from(addr_prefix_len), data)
+}
+
+/// The LPM-trie key of `sdn_rule_match`: `struct sdn_rule_key` as aya spells LPM keys. `proto`
+/// `None` is every protocol (64 bits); `port_prefix` `None` every port (80 bits); otherwise
+/// `(port, bits)` with the port big-endian in the key (80 + bits).
+pub fn rule_lpm_key(
+    policy: u32,
+    class: u32,
+    proto: Option<u8>,
+    port_prefix: Option<(u16, u8)>,
+) -> aya::maps::lpm_trie::Key<[u8; 12]> {
+    let mut data = [0u8; 12];
+    data[..4].copy_from_slice(&policy.to_ne_bytes());
+    data[4..8].copy_from_slice(&class.to_ne_bytes());
+    let bits = match (proto, port_prefix) {
+        (None, _) => 64,
+        (Some(p), None) => {
+            data[8] = p;
+            80
+        }
+        (Some(p), Some((port, bits))) => {
+            data[8] = p;
+            data[10..12].copy_from_slice(&port.to_be_bytes());
+            80 + u32::from(bits)
+        }
+    };
+    aya::maps::lpm_trie::Key::new(bits, data)
+}
+
+/// The layout the LPM helpers above assume, checked against the mirrored key structs.
+const _: () = {
+    assert!(size_of::<RemoteKey>() == 4 + 20);
+    assert!(size_of::<RuleKey>() == 4 + 12);
+};
+
 macro_rules! pod {
     ($($ty:ty),+ $(,)?) => {
         // SAFETY: `#[repr(C)]` structs of integers and integer arrays with explicit padding

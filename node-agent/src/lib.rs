@@ -3,7 +3,9 @@
 //! Today it owns the eBPF loader ([`loader`]), typed counters ([`metering`]) and namespace entry
 //! ([`netns`]); the sync client, netlink driver and security-group driver come with their issues.
 
+pub mod attribution;
 pub mod loader;
 pub mod metering;
 pub mod netns;
 pub mod policy;
+pub mod port_dataplane;

@@ -337,6 +337,11 @@ impl PortPrograms {
         })
     }
 
+    /// The loaded object, for the adapters that write its maps.
+    pub fn ebpf_mut(&mut self) -> &mut Ebpf {
+        &mut self.ebpf
+    }
+
     /// Takes a map out of the object (a ring buffer read by a task of its own).
     pub fn take_map(&mut self, name: &'static str) -> Result<aya::maps::Map> {
         let object = self.set.object.name;

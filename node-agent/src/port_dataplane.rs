@@ -1,0 +1,863 @@
+//! The security-group dataplane of one node: the port programs attached to instance ports, their
+//! policies written into the classifier maps, and what they report — counters by attribution,
+//! drops by reason, conntrack, and flow events.
+//!
+//! Applying a policy (product.md, "Rule changes"):
+//! 1. compile it ([`crate::policy`]) under the port's current policy ids, keeping class ids;
+//! 2. when the diff shows packets at most one change ([`PolicyDiff::is_atomic`]), apply it in
+//!    place: the minimal diff (a remote-group member added is one LPM insert);
+//! 3. otherwise recompile under fresh ids, write every new entry (unreachable until step 4),
+//!    switch `sdn_port` in one update, then delete the old ids' entries. At no moment is a port
+//!    unprotected or half-updated: each packet sees the old policy or the new one.
+//!
+//! With [`ExistingFlows::Revoke`], conntrack entries admitted by a rule the new policy no longer
+//! has are deleted, so their flows are cut; [`ExistingFlows::Keep`] (the default) lets them run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, Ipv6Addr};
+use std::path::Path;
+use std::time::Duration;
+
+use aya::Ebpf;
+use aya::maps::lpm_trie::LpmTrie;
+use aya::maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf};
+use sdn_ebpf::abi::{self, Counter, CtKey, CtValue, MeterKey, PortAddrKey, PortConfig, PortStats};
+use sdn_ebpf::object::names;
+use tokio::io::unix::AsyncFd;
+
+use crate::attribution::{Attribution, Builtin, DropReason};
+use crate::loader::{self, AttachedPort, LoaderError, PortPrograms, Result, map_err};
+use crate::metering::TrafficCounters;
+use crate::policy::{self, CompileOptions, CompiledPolicy, Direction, PolicyDiff, PortPolicy};
+
+/// An instance port as the dataplane needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortSpec {
+    /// The host-side interface in the node's namespace.
+    pub name: String,
+    /// The instance's MAC: the only source MAC the port may send from.
+    pub mac: [u8; 6],
+    /// The instance's addresses (IPv4, IPv6, and its IPv6 link-local): the only sources it may use.
+    pub addrs: Vec<IpAddr>,
+}
+
+/// What happens to established flows whose admitting rule a policy change removes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ExistingFlows {
+    /// They keep going (as AWS does).
+    #[default]
+    Keep,
+    /// They are cut: their conntrack entries are deleted.
+    Revoke,
+}
+
+/// What applying a policy did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Map operations written.
+    pub operations: usize,
+    /// Whether the policy was swapped under fresh ids (otherwise applied in place).
+    pub swapped: bool,
+    /// Conntrack entries deleted because their rule went away (revoke).
+    pub revoked_flows: usize,
+    /// Sizes of the new policy.
+    pub stats: policy::PolicyStats,
+}
+
+/// Errors of the policy layer.
+#[derive(Debug, thiserror::Error)]
+pub enum DataplaneError {
+    /// Loading, attaching or a map operation failed.
+    #[error(transparent)]
+    Loader(Box<LoaderError>),
+    /// The policy does not compile (limits, unknown group).
+    #[error("policy of port {port}: {source}")]
+    Policy {
+        /// The port.
+        port: String,
+        /// Why.
+        #[source]
+        source: policy::PolicyError,
+    },
+}
+
+impl From<LoaderError> for DataplaneError {
+    fn from(e: LoaderError) -> Self {
+        DataplaneError::Loader(Box::new(e))
+    }
+}
+
+struct Installed {
+    spec: PortSpec,
+    ifindex: u32,
+    compiled: Option<CompiledPolicy>,
+}
+
+/// The security-group programs of one node and the policies of its ports.
+pub struct PortDataplane {
+    programs: PortPrograms,
+    ports: BTreeMap<String, Installed>,
+    next_policy_id: u32,
+}
+
+impl std::fmt::Debug for PortDataplane {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PortDataplane")
+            .field("programs", &self.programs)
+            .field("ports", &self.ports.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+fn mapped(addr: IpAddr) -> [u8; 16] {
+    match addr {
+        IpAddr::V4(a) => a.to_ipv6_mapped().octets(),
+        IpAddr::V6(a) => a.octets(),
+    }
+}
+
+fn unmapped(bytes: [u8; 16], family: u8) -> IpAddr {
+    let v6 = Ipv6Addr::from(bytes);
+    match (family as u32, v6.to_ipv4_mapped()) {
+        (abi::SDN_FAMILY_IPV4, Some(v4)) => IpAddr::V4(v4),
+        _ => IpAddr::V6(v6),
+    }
+}
+
+fn possible_cpus() -> Result<usize> {
+    aya::util::nr_cpus().map_err(|(path, source)| LoaderError::Io {
+        path: path.into(),
+        source,
+    })
+}
+
+fn map_mut<'a>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut aya::maps::Map> {
+    ebpf.map_mut(name).ok_or(LoaderError::Missing {
+        object: sdn_ebpf::object::PORT.name,
+        what: "map",
+        name,
+    })
+}
+
+/// Nanoseconds of CLOCK_MONOTONIC, the programs' clock (`bpf_ktime_get_ns`).
+pub fn monotonic_ns() -> u64 {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is always available");
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
+}
+
+/// A conntrack entry's idle timeout, as the programs compute it.
+pub fn ct_timeout(proto: u8, state: u8) -> Duration {
+    let s = match (proto, u32::from(state)) {
+        (6, abi::SDN_CT_NEW) => abi::SDN_CT_TIMEOUT_TCP_NEW,
+        (6, abi::SDN_CT_ESTABLISHED) => abi::SDN_CT_TIMEOUT_TCP_ESTABLISHED,
+        (6, abi::SDN_CT_CLOSING) => abi::SDN_CT_TIMEOUT_TCP_CLOSING,
+        (6, _) => abi::SDN_CT_TIMEOUT_TCP_CLOSED,
+        (17, abi::SDN_CT_NEW) => abi::SDN_CT_TIMEOUT_UDP_NEW,
+        (17, _) => abi::SDN_CT_TIMEOUT_UDP_ESTABLISHED,
+        _ => abi::SDN_CT_TIMEOUT_OTHER,
+    };
+    Duration::from_secs(u64::from(s))
+}
+
+impl PortDataplane {
+    /// Loads the port programs for the node whose namespace is `netns`, pinning (or adopting)
+    /// their maps under `pin_dir`.
+    pub fn load(netns: &Path, pin_dir: &Path) -> Result<Self> {
+        let programs = PortPrograms::load(loader::PORT, netns, pin_dir)?;
+        // Adopted maps may hold policies of an earlier agent: allocate ids above theirs.
+        let ports: HashMap<_, u32, PortConfig> =
+            HashMap::try_from(programs.map(names::PORT_MAP)?).map_err(map_err(names::PORT_MAP))?;
+        let highest = ports
+            .iter()
+            .filter_map(|e| e.ok())
+            .flat_map(|(_, cfg)| cfg.policy)
+            .max()
+            .unwrap_or(0);
+        Ok(Self {
+            programs,
+            ports: BTreeMap::new(),
+            next_policy_id: highest + 1,
+        })
+    }
+
+    fn allocate_policy_ids(&mut self) -> (u32, u32) {
+        let ids = (self.next_policy_id, self.next_policy_id + 1);
+        self.next_policy_id += 2;
+        ids
+    }
+
+    /// Attaches the programs to a port with no security group yet: ingress is denied, egress open,
+    /// anti-spoofing on. Its config, addresses and counters are written before the first frame.
+    pub fn attach(&mut self, spec: &PortSpec) -> Result<AttachedPort> {
+        let cpus = possible_cpus()?;
+        let attached = self.programs.attach(&spec.name, |ebpf, ifindex| {
+            write_port_config(ebpf, ifindex, spec.mac, (0, 0), false)?;
+            let mut addrs: HashMap<_, PortAddrKey, u32> =
+                HashMap::try_from(map_mut(ebpf, names::PORT_ADDR_MAP)?)
+                    .map_err(map_err(names::PORT_ADDR_MAP))?;
+            for addr in &spec.addrs {
+                let key = PortAddrKey {
+                    ifindex,
+                    addr: mapped(*addr),
+                };
+                addrs
+                    .insert(key, 1, 0)
+                    .map_err(map_err(names::PORT_ADDR_MAP))?;
+            }
+            let mut stats: PerCpuHashMap<_, MeterKey, PortStats> =
+                PerCpuHashMap::try_from(map_mut(ebpf, names::PORT_STATS_MAP)?)
+                    .map_err(map_err(names::PORT_STATS_MAP))?;
+            for direction in [abi::SDN_DIR_EGRESS, abi::SDN_DIR_INGRESS] {
+                let zero = PerCpuValues::try_from(vec![PortStats::default(); cpus])
+                    .map_err(loader::io(Path::new("per-cpu values")))?;
+                stats
+                    .insert(MeterKey { ifindex, direction }, zero, 0)
+                    .map_err(map_err(names::PORT_STATS_MAP))?;
+            }
+            Ok(())
+        })?;
+        self.ports.insert(
+            spec.name.clone(),
+            Installed {
+                spec: spec.clone(),
+                ifindex: attached.ifindex,
+                compiled: None,
+            },
+        );
+        Ok(attached)
+    }
+
+    fn installed(&self, port: &str) -> Result<&Installed> {
+        self.ports
+            .get(port)
+            .ok_or_else(|| LoaderError::NotAttached(port.to_owned()))
+    }
+
+    /// Applies `policy` to `port` atomically (see the module docs).
+    pub fn apply_policy(
+        &mut self,
+        port: &str,
+        policy: &PortPolicy,
+        existing: ExistingFlows,
+    ) -> std::result::Result<ApplyReport, DataplaneError> {
+        let compile_err = |source| DataplaneError::Policy {
+            port: port.to_owned(),
+            source,
+        };
+        let (ifindex, mac, previous) = {
+            let i = self.installed(port)?;
+            (i.ifindex, i.spec.mac, i.compiled.clone())
+        };
+        let empty = CompiledPolicy {
+            ingress: policy::DirectionTables {
+                direction: Direction::Ingress,
+                policy_id: 0,
+                remote_entries: vec![],
+                rule_entries: vec![],
+            },
+            egress: policy::DirectionTables {
+                direction: Direction::Egress,
+                policy_id: 0,
+                remote_entries: vec![],
+                rule_entries: vec![],
+            },
+            egress_default_deny: false,
+        };
+        let old = previous.clone().unwrap_or(empty);
+        // In place when the change shows packets at most one step.
+        let mut plan: Option<(CompiledPolicy, PolicyDiff)> = None;
+        if let Some(prev) = &previous {
+            let options = CompileOptions {
+                previous: Some(prev),
+                ..CompileOptions::default()
+            };
+            let new = policy::compile_with(
+                policy,
+                prev.ingress.policy_id,
+                prev.egress.policy_id,
+                &options,
+            )
+            .map_err(compile_err)?;
+            let d = policy::diff(prev, &new);
+            if d.is_atomic() {
+                plan = Some((new, d));
+            }
+        }
+        let swapped = plan.is_none();
+        let (new, d) = match plan {
+            Some(p) => p,
+            None => {
+                let (ingress_id, egress_id) = self.allocate_policy_ids();
+                let new = policy::compile(policy, ingress_id, egress_id).map_err(compile_err)?;
+                let d = policy::diff(&old, &new);
+                (new, d)
+            }
+        };
+        let ebpf = self.programs_ebpf();
+        write_policy_diff(ebpf, &d)?;
+        if d.port_changed || swapped {
+            write_port_config(
+                ebpf,
+                ifindex,
+                mac,
+                (new.egress.port_policy_id(), new.ingress.port_policy_id()),
+                new.egress_default_deny,
+            )?;
+        }
+        delete_policy_entries(ebpf, &d)?;
+        let revoked_flows = match existing {
+            ExistingFlows::Keep => 0,
+            ExistingFlows::Revoke => {
+                let rules = |c: &CompiledPolicy| -> BTreeSet<u32> {
+                    c.rule_entries().map(|e| e.rule_id).collect()
+                };
+                let removed: BTreeSet<u32> =
+                    rules(&old).difference(&rules(&new)).copied().collect();
+                revoke_flows(ebpf, ifindex, &removed)?
+            }
+        };
+        let report = ApplyReport {
+            operations: d.operations(),
+            swapped,
+            revoked_flows,
+            stats: new.stats(),
+        };
+        if let Some(installed) = self.ports.get_mut(port) {
+            installed.compiled = Some(new);
+        }
+        Ok(report)
+    }
+
+    fn programs_ebpf(&mut self) -> &mut Ebpf {
+        self.programs.ebpf_mut()
+    }
+
+    /// Detaches the programs from `port` and removes everything of it: config, addresses,
+    /// policy entries, counters and conntrack entries.
+    pub fn detach(&mut self, port: &str) -> Result<()> {
+        let installed = self
+            .ports
+            .remove(port)
+            .ok_or_else(|| LoaderError::NotAttached(port.to_owned()))?;
+        self.programs
+            .detach(port, |ebpf, ifindex| forget_port(ebpf, ifindex, &installed))
+    }
+
+    /// The attached ports.
+    pub fn ports(&self) -> impl Iterator<Item = &AttachedPort> {
+        self.programs.ports()
+    }
+
+    /// Detaches every port and removes the pins.
+    pub fn unload(mut self) -> Result<()> {
+        let ports: Vec<String> = self.ports.keys().cloned().collect();
+        for port in ports {
+            self.detach(&port)?;
+        }
+        self.programs.unload(|_, _| Ok(()))
+    }
+
+    /// A port's counters: metering by frame class, and verdicts by attribution.
+    pub fn port_counters(&self, port: &str) -> Result<PortVerdicts> {
+        let ifindex = self.installed(port)?.ifindex;
+        let stats: PerCpuHashMap<_, MeterKey, PortStats> =
+            PerCpuHashMap::try_from(self.programs.map(names::PORT_STATS_MAP)?)
+                .map_err(map_err(names::PORT_STATS_MAP))?;
+        let side = |direction| -> Result<DirectionVerdicts> {
+            let per_cpu = stats
+                .get(&MeterKey { ifindex, direction }, 0)
+                .map_err(map_err(names::PORT_STATS_MAP))?;
+            let mut total = PortStats::default();
+            for v in per_cpu.iter() {
+                for (t, c) in total.by_class.iter_mut().zip(v.by_class.iter()) {
+                    t.packets += c.packets;
+                    t.bytes += c.bytes;
+                }
+                for (t, c) in total.by_builtin.iter_mut().zip(v.by_builtin.iter()) {
+                    t.packets += c.packets;
+                    t.bytes += c.bytes;
+                }
+            }
+            let mut by_builtin = BTreeMap::new();
+            for b in Builtin::ALL {
+                by_builtin.insert(b, total.by_builtin[b.id() as usize]);
+            }
+            Ok(DirectionVerdicts {
+                traffic: TrafficCounters::from(abi::MeterValue {
+                    by_class: total.by_class,
+                }),
+                by_rule: total.by_builtin[0],
+                by_builtin,
+            })
+        };
+        Ok(PortVerdicts {
+            egress: side(abi::SDN_DIR_EGRESS)?,
+            ingress: side(abi::SDN_DIR_INGRESS)?,
+        })
+    }
+
+    /// Per-rule counters (what each rule decided), summed over CPUs.
+    pub fn rule_counters(&self) -> Result<BTreeMap<u32, RuleCounters>> {
+        let stats: PerCpuHashMap<_, u32, abi::RuleStats> =
+            PerCpuHashMap::try_from(self.programs.map(names::RULE_STATS_MAP)?)
+                .map_err(map_err(names::RULE_STATS_MAP))?;
+        let mut out = BTreeMap::new();
+        for entry in stats.iter() {
+            let (rule, per_cpu) = entry.map_err(map_err(names::RULE_STATS_MAP))?;
+            let mut c = RuleCounters::default();
+            for v in per_cpu.iter() {
+                c.packets += v.packets;
+                c.bytes += v.bytes;
+                c.last_hit_ns = c.last_hit_ns.max(v.last_hit_ns);
+            }
+            out.insert(rule, c);
+        }
+        Ok(out)
+    }
+
+    /// Drops by reason on this node, summed over CPUs.
+    pub fn drops(&self) -> Result<BTreeMap<DropReason, Counter>> {
+        let drops: PerCpuArray<_, Counter> =
+            PerCpuArray::try_from(self.programs.map(names::DROPS_MAP)?)
+                .map_err(map_err(names::DROPS_MAP))?;
+        let mut out = BTreeMap::new();
+        for reason in DropReason::ALL {
+            let per_cpu = drops
+                .get(&reason.id(), 0)
+                .map_err(map_err(names::DROPS_MAP))?;
+            let total = per_cpu.iter().fold(Counter::default(), |a, c| Counter {
+                packets: a.packets + c.packets,
+                bytes: a.bytes + c.bytes,
+            });
+            out.insert(reason, total);
+        }
+        Ok(out)
+    }
+
+    /// Every conntrack entry (live or expired but not yet swept).
+    pub fn flows(&self) -> Result<Vec<Flow>> {
+        let ct: HashMap<_, CtKey, CtValue> =
+            HashMap::try_from(self.programs.map(names::CT_MAP)?).map_err(map_err(names::CT_MAP))?;
+        let now = monotonic_ns();
+        let mut out = Vec::new();
+        for entry in ct.iter() {
+            let (k, v) = entry.map_err(map_err(names::CT_MAP))?;
+            out.push(Flow::from_raw(&k, &v, now));
+        }
+        Ok(out)
+    }
+
+    /// Deletes expired conntrack entries and rewrites the fill counter exactly. Returns the flows
+    /// that ended by timeout (for flow-ended events) and how many remain.
+    pub fn sweep_conntrack(&mut self) -> Result<SweepReport> {
+        let now = monotonic_ns();
+        let ebpf = self.programs_ebpf();
+        let mut ct: HashMap<_, CtKey, CtValue> =
+            HashMap::try_from(map_mut(ebpf, names::CT_MAP)?).map_err(map_err(names::CT_MAP))?;
+        let mut expired = Vec::new();
+        let mut live = 0u64;
+        let entries: Vec<(CtKey, CtValue)> = ct.iter().filter_map(|e| e.ok()).collect();
+        for (k, v) in entries {
+            let idle = now.saturating_sub(v.last_seen_ns);
+            if u128::from(idle) > ct_timeout(k.proto, v.state).as_nanos() {
+                match ct.remove(&k) {
+                    Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+                    Err(e) => return Err(map_err(names::CT_MAP)(e)),
+                }
+                expired.push(Flow::from_raw(&k, &v, now));
+            } else {
+                live += 1;
+            }
+        }
+        let mut count: Array<_, u64> = Array::try_from(map_mut(ebpf, names::CT_COUNT_MAP)?)
+            .map_err(map_err(names::CT_COUNT_MAP))?;
+        count
+            .set(0, live, 0)
+            .map_err(map_err(names::CT_COUNT_MAP))?;
+        Ok(SweepReport { live, expired })
+    }
+
+    /// The flow-event stream. The ring buffer is taken out of the object: call this once, inside
+    /// a tokio runtime.
+    pub fn events(&mut self) -> Result<FlowEvents> {
+        let map = self.programs.take_map(names::EVENTS_MAP)?;
+        let ring = RingBuf::try_from(map).map_err(map_err(names::EVENTS_MAP))?;
+        // SAFETY: the ring buffer owns its map's descriptor and keeps it open, unchanged, for as
+        // long as it lives, which is as long as the AsyncFd that owns it.
+        let fd = unsafe { AsyncFd::register_with_interest(ring, tokio::io::Interest::READABLE) }
+            .map_err(|e| {
+                loader::io(Path::new("sdn_events ring buffer"))(std::io::Error::other(
+                    e.to_string(),
+                ))
+            })?;
+        Ok(FlowEvents { ring: fd })
+    }
+}
+
+fn write_port_config(
+    ebpf: &mut Ebpf,
+    ifindex: u32,
+    mac: [u8; 6],
+    (egress, ingress): (u32, u32),
+    egress_default_deny: bool,
+) -> Result<()> {
+    let mut ports: HashMap<_, u32, PortConfig> =
+        HashMap::try_from(map_mut(ebpf, names::PORT_MAP)?).map_err(map_err(names::PORT_MAP))?;
+    let mut policy = [0u32; abi::SDN_DIR_COUNT as usize];
+    policy[abi::SDN_DIR_EGRESS as usize] = egress;
+    policy[abi::SDN_DIR_INGRESS as usize] = ingress;
+    let cfg = PortConfig {
+        policy,
+        flags: if egress_default_deny {
+            abi::SDN_PORT_EGRESS_DEFAULT_DENY
+        } else {
+            0
+        },
+        denied_events_per_sec: 0,
+        mac,
+        pad: [0; 2],
+    };
+    ports
+        .insert(ifindex, cfg, 0)
+        .map_err(map_err(names::PORT_MAP))
+}
+
+fn write_policy_diff(ebpf: &mut Ebpf, d: &PolicyDiff) -> Result<()> {
+    {
+        let mut rules: LpmTrie<_, [u8; 12], abi::RuleValue> =
+            LpmTrie::try_from(map_mut(ebpf, names::RULE_MATCH_MAP)?)
+                .map_err(map_err(names::RULE_MATCH_MAP))?;
+        for e in &d.rule_upserts {
+            let key = abi::rule_lpm_key(e.policy, e.class, e.proto, e.port_prefix);
+            let value = abi::RuleValue {
+                rule_id: e.rule_id,
+                pad: 0,
+            };
+            rules
+                .insert(&key, value, 0)
+                .map_err(map_err(names::RULE_MATCH_MAP))?;
+        }
+    }
+    let mut remotes: LpmTrie<_, [u8; 20], abi::RemoteValue> =
+        LpmTrie::try_from(map_mut(ebpf, names::REMOTE_MAP)?).map_err(map_err(names::REMOTE_MAP))?;
+    for e in &d.remote_upserts {
+        let key = abi::remote_lpm_key(e.policy, e.addr.octets(), e.prefix_len);
+        remotes
+            .insert(&key, abi::RemoteValue { class: e.class }, 0)
+            .map_err(map_err(names::REMOTE_MAP))?;
+    }
+    Ok(())
+}
+
+fn delete_policy_entries(ebpf: &mut Ebpf, d: &PolicyDiff) -> Result<()> {
+    {
+        let mut remotes: LpmTrie<_, [u8; 20], abi::RemoteValue> =
+            LpmTrie::try_from(map_mut(ebpf, names::REMOTE_MAP)?)
+                .map_err(map_err(names::REMOTE_MAP))?;
+        for e in &d.remote_deletes {
+            let key = abi::remote_lpm_key(e.policy, e.addr.octets(), e.prefix_len);
+            match remotes.remove(&key) {
+                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+                Err(e) => return Err(map_err(names::REMOTE_MAP)(e)),
+            }
+        }
+    }
+    let mut rules: LpmTrie<_, [u8; 12], abi::RuleValue> =
+        LpmTrie::try_from(map_mut(ebpf, names::RULE_MATCH_MAP)?)
+            .map_err(map_err(names::RULE_MATCH_MAP))?;
+    for e in &d.rule_deletes {
+        let key = abi::rule_lpm_key(e.policy, e.class, e.proto, e.port_prefix);
+        match rules.remove(&key) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(e) => return Err(map_err(names::RULE_MATCH_MAP)(e)),
+        }
+    }
+    Ok(())
+}
+
+fn revoke_flows(ebpf: &mut Ebpf, ifindex: u32, removed: &BTreeSet<u32>) -> Result<usize> {
+    if removed.is_empty() {
+        return Ok(0);
+    }
+    remove_flows(ebpf, |k, v| {
+        k.ifindex == ifindex && removed.contains(&v.rule_id)
+    })
+}
+
+fn remove_flows(ebpf: &mut Ebpf, doomed: impl Fn(&CtKey, &CtValue) -> bool) -> Result<usize> {
+    let mut ct: HashMap<_, CtKey, CtValue> =
+        HashMap::try_from(map_mut(ebpf, names::CT_MAP)?).map_err(map_err(names::CT_MAP))?;
+    let keys: Vec<CtKey> = ct
+        .iter()
+        .filter_map(|e| e.ok())
+        .filter(|(k, v)| doomed(k, v))
+        .map(|(k, _)| k)
+        .collect();
+    for k in &keys {
+        match ct.remove(k) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
+            Err(e) => return Err(map_err(names::CT_MAP)(e)),
+        }
+    }
+    Ok(keys.len())
+}
+
+fn forget_port(ebpf: &mut Ebpf, ifindex: u32, installed: &Installed) -> Result<()> {
+    let ignore_missing = |r: std::result::Result<(), aya::maps::MapError>, map| match r {
+        Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+        Err(e) => Err(map_err(map)(e)),
+    };
+    {
+        let mut ports: HashMap<_, u32, PortConfig> =
+            HashMap::try_from(map_mut(ebpf, names::PORT_MAP)?).map_err(map_err(names::PORT_MAP))?;
+        ignore_missing(ports.remove(&ifindex), names::PORT_MAP)?;
+    }
+    {
+        let mut addrs: HashMap<_, PortAddrKey, u32> =
+            HashMap::try_from(map_mut(ebpf, names::PORT_ADDR_MAP)?)
+                .map_err(map_err(names::PORT_ADDR_MAP))?;
+        for addr in &installed.spec.addrs {
+            let key = PortAddrKey {
+                ifindex,
+                addr: mapped(*addr),
+            };
+            ignore_missing(addrs.remove(&key), names::PORT_ADDR_MAP)?;
+        }
+    }
+    {
+        let mut stats: PerCpuHashMap<_, MeterKey, PortStats> =
+            PerCpuHashMap::try_from(map_mut(ebpf, names::PORT_STATS_MAP)?)
+                .map_err(map_err(names::PORT_STATS_MAP))?;
+        for direction in [abi::SDN_DIR_EGRESS, abi::SDN_DIR_INGRESS] {
+            ignore_missing(
+                stats.remove(&MeterKey { ifindex, direction }),
+                names::PORT_STATS_MAP,
+            )?;
+        }
+    }
+    if let Some(compiled) = &installed.compiled {
+        let all = PolicyDiff {
+            remote_deletes: compiled.remote_entries().copied().collect(),
+            rule_deletes: compiled.rule_entries().copied().collect(),
+            ..PolicyDiff::default()
+        };
+        delete_policy_entries(ebpf, &all)?;
+    }
+    remove_flows(ebpf, |k, _| k.ifindex == ifindex)?;
+    Ok(())
+}
+
+/// One direction of a port: traffic by class, and verdicts by who decided them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DirectionVerdicts {
+    /// Metering (what billing reads).
+    pub traffic: TrafficCounters,
+    /// Frames decided by a user rule (per-rule detail in [`PortDataplane::rule_counters`]).
+    pub by_rule: Counter,
+    /// Frames decided by each built-in.
+    pub by_builtin: BTreeMap<Builtin, Counter>,
+}
+
+/// Both directions of a port, from the instance's side.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PortVerdicts {
+    /// What the instance sent.
+    pub egress: DirectionVerdicts,
+    /// What was delivered to it.
+    pub ingress: DirectionVerdicts,
+}
+
+/// What one rule decided.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RuleCounters {
+    /// Packets (the opening packets of the flows it admitted).
+    pub packets: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// CLOCK_MONOTONIC of the last hit, ns (0 = never).
+    pub last_hit_ns: u64,
+}
+
+/// A tracked flow, in the port's orientation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Flow {
+    /// The port.
+    pub ifindex: u32,
+    /// IP protocol number.
+    pub proto: u8,
+    /// The instance's address.
+    pub local: IpAddr,
+    /// The peer's address.
+    pub remote: IpAddr,
+    /// The instance's port (ICMP echo: identifier).
+    pub local_port: u16,
+    /// The peer's port.
+    pub remote_port: u16,
+    /// `SDN_CT_*`.
+    pub state: u8,
+    /// Who opened it.
+    pub origin: Direction,
+    /// The rule or built-in that admitted it.
+    pub admitted_by: Attribution,
+    /// Packets (egress, ingress).
+    pub packets: (u64, u64),
+    /// Bytes (egress, ingress).
+    pub bytes: (u64, u64),
+    /// Since the last packet.
+    pub idle: Duration,
+}
+
+impl Flow {
+    fn from_raw(k: &CtKey, v: &CtValue, now: u64) -> Flow {
+        let e = abi::SDN_DIR_EGRESS as usize;
+        let i = abi::SDN_DIR_INGRESS as usize;
+        Flow {
+            ifindex: k.ifindex,
+            proto: k.proto,
+            local: unmapped(k.local, k.family),
+            remote: unmapped(k.remote, k.family),
+            local_port: u16::from_be(k.local_port),
+            remote_port: u16::from_be(k.remote_port),
+            state: v.state,
+            origin: if u32::from(v.origin) == abi::SDN_DIR_EGRESS {
+                Direction::Egress
+            } else {
+                Direction::Ingress
+            },
+            admitted_by: Attribution::from_id(v.rule_id),
+            packets: (v.packets[e], v.packets[i]),
+            bytes: (v.bytes[e], v.bytes[i]),
+            idle: Duration::from_nanos(now.saturating_sub(v.last_seen_ns)),
+        }
+    }
+}
+
+/// What a conntrack sweep did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Entries left.
+    pub live: u64,
+    /// Flows that ended by timeout (deleted).
+    pub expired: Vec<Flow>,
+}
+
+/// What a flow event reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowEventKind {
+    /// A new flow was admitted (by a rule or egress-open).
+    Admitted,
+    /// A packet was denied (rate-limited per port).
+    Denied,
+    /// A flow ended (TCP RST or FINs both ways).
+    Ended,
+}
+
+/// A flow event from the dataplane.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowEvent {
+    /// What happened.
+    pub kind: FlowEventKind,
+    /// CLOCK_MONOTONIC, ns.
+    pub ts_ns: u64,
+    /// The port.
+    pub ifindex: u32,
+    /// Which way the packet went.
+    pub direction: Direction,
+    /// IP protocol number.
+    pub proto: u8,
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Source port (ICMP echo: identifier).
+    pub sport: u16,
+    /// Destination port (ICMP: type << 8 | code).
+    pub dport: u16,
+    /// Who decided.
+    pub attribution: Attribution,
+    /// Why it was dropped (denied events).
+    pub drop_reason: Option<DropReason>,
+    /// Denied events suppressed by the rate limit before this one.
+    pub suppressed: u32,
+}
+
+impl FlowEvent {
+    /// Decodes a ring-buffer record; `None` when it is not a `struct sdn_flow_event`.
+    pub fn decode(record: &[u8]) -> Option<FlowEvent> {
+        if record.len() != size_of::<abi::FlowEvent>() {
+            return None;
+        }
+        // SAFETY: the length matches and `abi::FlowEvent` is plain data valid for any bytes.
+        let e: abi::FlowEvent = unsafe { std::ptr::read_unaligned(record.as_ptr().cast()) };
+        let kind = match u32::from(e.kind) {
+            abi::SDN_EVENT_FLOW_ADMITTED => FlowEventKind::Admitted,
+            abi::SDN_EVENT_FLOW_DENIED => FlowEventKind::Denied,
+            abi::SDN_EVENT_FLOW_ENDED => FlowEventKind::Ended,
+            _ => return None,
+        };
+        Some(FlowEvent {
+            kind,
+            ts_ns: e.ts_ns,
+            ifindex: e.ifindex,
+            direction: if u32::from(e.direction) == abi::SDN_DIR_EGRESS {
+                Direction::Egress
+            } else {
+                Direction::Ingress
+            },
+            proto: e.proto,
+            src: unmapped(e.src, e.family),
+            dst: unmapped(e.dst, e.family),
+            sport: u16::from_be(e.sport),
+            dport: u16::from_be(e.dport),
+            attribution: Attribution::from_id(e.rule_id),
+            drop_reason: (kind == FlowEventKind::Denied)
+                .then(|| DropReason::from_id(u32::from(e.drop_reason)))
+                .flatten(),
+            suppressed: e.suppressed,
+        })
+    }
+}
+
+/// The flow events of a node, as an async stream of typed values.
+pub struct FlowEvents {
+    ring: AsyncFd<RingBuf<aya::maps::MapData>>,
+}
+
+impl std::fmt::Debug for FlowEvents {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlowEvents").finish_non_exhaustive()
+    }
+}
+
+impl FlowEvents {
+    /// Every event already in the ring, without waiting.
+    pub fn drain(&mut self) -> Vec<FlowEvent> {
+        let ring = self.ring.get_mut();
+        let mut out = Vec::new();
+        while let Some(item) = ring.next() {
+            if let Some(e) = FlowEvent::decode(&item) {
+                out.push(e);
+            }
+        }
+        out
+    }
+
+    /// Waits for the next events (at least one).
+    pub async fn next_batch(&mut self) -> std::io::Result<Vec<FlowEvent>> {
+        loop {
+            let mut guard = self.ring.readable_mut().await?;
+            let ring = guard.get_inner_mut();
+            let mut out = Vec::new();
+            while let Some(item) = ring.next() {
+                if let Some(e) = FlowEvent::decode(&item) {
+                    out.push(e);
+                }
+            }
+            guard.clear_ready();
+            if !out.is_empty() {
+                return Ok(out);
+            }
+        }
+    }
+}
