@@ -1,34 +1,56 @@
-//! The `sdn.v1.Controller` gRPC service: a thin shell over the [`Registry`].
+//! The `sdn.v1.Controller` gRPC service: a thin shell over the [`Registry`] and the sync [`Hub`].
 //!
-//! Each method converts the request, calls the registry, converts the answer; errors become gRPC
-//! statuses through the one `From<Error> for tonic::Status`. Convergence waits and receipts need the
-//! sync service, which is not built yet: a request that asks to wait is refused with UNIMPLEMENTED
-//! before anything is written, and `GetConvergence` answers UNIMPLEMENTED.
+//! Each method checks the caller's right (from its client certificate, when the server runs with
+//! mTLS), converts the request, calls the registry, converts the answer; errors become gRPC statuses
+//! through the one `From<Error> for tonic::Status`. A mutation with `wait` returns once every node it
+//! concerns acknowledged its revision, or fails with DEADLINE_EXCEEDED naming the laggards (the change
+//! stays committed); `GetConvergence` answers the receipt of any object.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sdn_proto::v1 as pb;
 use sdn_proto::v1::controller_server::Controller;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
-use crate::codec::Object;
+use crate::codec::{self, Object};
 use crate::error::Result;
+use crate::identity::{self, Access};
+use crate::metrics::Metrics;
 use crate::model::*;
 use crate::registry::Registry;
 use crate::store::Store;
+use crate::sync::Hub;
 use crate::validation;
 
 /// The orchestrator API service over a store.
 #[derive(Debug, Clone)]
 pub struct ApiService<S> {
     registry: Registry<S>,
+    hub: Option<Hub<S>>,
+    metrics: Metrics,
+    authenticate: bool,
 }
 
 impl<S: Store> ApiService<S> {
-    /// A service over `store`.
+    /// A service over `store` alone: no receipts, and a request with `wait` is refused (tests).
     pub fn new(store: S) -> ApiService<S> {
         ApiService {
             registry: Registry::new(store),
+            hub: None,
+            metrics: Metrics::new(),
+            authenticate: false,
+        }
+    }
+
+    /// The full service: receipts and waits from `hub`; with `authenticate`, rights from the client
+    /// certificate.
+    pub fn with_sync(hub: Hub<S>, metrics: Metrics, authenticate: bool) -> ApiService<S> {
+        ApiService {
+            registry: hub.registry().clone(),
+            hub: Some(hub),
+            metrics,
+            authenticate,
         }
     }
 
@@ -41,43 +63,86 @@ impl<S: Store> ApiService<S> {
     pub fn into_server(self) -> pb::controller_server::ControllerServer<Self> {
         pb::controller_server::ControllerServer::new(self)
     }
-}
 
-/// Refuses a wait (before any write) until the sync service exists.
-fn no_wait(wait: Option<&pb::Wait>) -> Result<(), Status> {
-    if validation::parse_wait("wait", wait)?.is_some() {
-        return Err(Status::unimplemented(
-            "waiting for convergence needs the agent sync service, not built yet; omit wait",
-        ));
-    }
-    Ok(())
-}
-
-/// Runs one call, logging its outcome and latency.
-async fn call<T>(
-    method: &'static str,
-    fut: impl std::future::Future<Output = Result<T>>,
-) -> Result<Response<T>, Status> {
-    let started = Instant::now();
-    let result = fut.await;
-    let elapsed_us = started.elapsed().as_micros() as u64;
-    match result {
-        Ok(v) => {
-            tracing::debug!(method, elapsed_us, "ok");
-            Ok(Response::new(v))
+    /// Parses a request's wait (before anything is written).
+    fn wait_for(&self, wait: Option<&pb::Wait>) -> Result<Option<Duration>, Status> {
+        let timeout = validation::parse_wait("wait", wait)?;
+        if timeout.is_some() && self.hub.is_none() {
+            return Err(Status::unimplemented(
+                "this API service runs without the sync service; omit wait",
+            ));
         }
-        Err(err) => {
-            let status = Status::from(err);
-            tracing::info!(method, elapsed_us, code = ?status.code(), message = status.message(), "refused");
-            Err(status)
+        Ok(timeout)
+    }
+
+    /// Waits for convergence when asked; the receipt goes into the response.
+    async fn converge(
+        &self,
+        timeout: Option<Duration>,
+        kind: Kind,
+        id: Uuid,
+        revision: Revision,
+    ) -> Result<Option<pb::ConvergenceReceipt>> {
+        match (timeout, &self.hub) {
+            (Some(t), Some(hub)) => {
+                let receipt = hub.wait(kind, id, revision, t).await?;
+                Ok(Some(codec::receipt_to_wire(&receipt)))
+            }
+            _ => Ok(None),
         }
     }
-}
 
-fn delete_response(revision: Revision) -> pb::DeleteResponse {
-    pb::DeleteResponse {
-        revision,
-        receipt: None,
+    /// Runs one call: checks the caller's right, records its outcome and latency.
+    async fn call<R, T>(
+        &self,
+        method: &'static str,
+        access: Access,
+        request: &Request<R>,
+        fut: impl std::future::Future<Output = Result<T, Status>>,
+    ) -> Result<Response<T>, Status> {
+        let started = Instant::now();
+        let result = if self.authenticate {
+            match identity::of_request(request).and_then(|who| identity::authorize(&who, access)) {
+                Ok(()) => fut.await,
+                Err(err) => Err(err.into()),
+            }
+        } else {
+            fut.await
+        };
+        let elapsed = started.elapsed();
+        let code = result.as_ref().err().map_or(tonic::Code::Ok, Status::code);
+        self.metrics.api_call(method, code, elapsed.as_secs_f64());
+        let elapsed_us = elapsed.as_micros() as u64;
+        match result {
+            Ok(v) => {
+                tracing::debug!(method, elapsed_us, "ok");
+                Ok(Response::new(v))
+            }
+            Err(status) => {
+                tracing::info!(method, elapsed_us, code = ?status.code(), message = status.message(), "refused");
+                Err(status)
+            }
+        }
+    }
+
+    async fn delete_with<T: Object + crate::registry::Footprint>(
+        &self,
+        method: &'static str,
+        request: Request<pb::DeleteRequest>,
+    ) -> Result<Response<pb::DeleteResponse>, Status> {
+        self.call(method, Access::Write, &request, async {
+            let req = request.get_ref();
+            let wait = self.wait_for(req.wait.as_ref())?;
+            let id = validation::parse_id("id", &req.id)?;
+            let revision = if T::KIND == Kind::Port {
+                self.registry.delete_port(&req.id, req.revision).await?
+            } else {
+                self.registry.delete::<T>(&req.id, req.revision).await?
+            };
+            let receipt = self.converge(wait, T::KIND, id, revision).await?;
+            Ok(pb::DeleteResponse { revision, receipt })
+        })
+        .await
     }
 }
 
@@ -87,7 +152,7 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::CreateNodeRequest>,
     ) -> Result<Response<pb::NodeResponse>, Status> {
-        call("CreateNode", async {
+        self.call("CreateNode", Access::Write, &request, async {
             let node = self.registry.create_node(request.get_ref()).await?;
             Ok(pb::NodeResponse {
                 node: Some(node.to_wire()),
@@ -100,7 +165,7 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::NodeResponse>, Status> {
-        call("GetNode", async {
+        self.call("GetNode", Access::Read, &request, async {
             let node: Node = self.registry.get(&request.get_ref().id).await?;
             Ok(pb::NodeResponse {
                 node: Some(node.to_wire()),
@@ -113,7 +178,7 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListNodesResponse>, Status> {
-        call("ListNodes", async {
+        self.call("ListNodes", Access::Read, &request, async {
             let page = self.registry.list::<Node>(request.get_ref()).await?;
             Ok(pb::ListNodesResponse {
                 nodes: page.items.iter().map(Object::to_wire).collect(),
@@ -128,7 +193,7 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::UpdateNodeRequest>,
     ) -> Result<Response<pb::NodeResponse>, Status> {
-        call("UpdateNode", async {
+        self.call("UpdateNode", Access::Write, &request, async {
             let node = self.registry.update_node(request.get_ref()).await?;
             Ok(pb::NodeResponse {
                 node: Some(node.to_wire()),
@@ -141,20 +206,14 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
-        let req = request.get_ref();
-        no_wait(req.wait.as_ref())?;
-        call("DeleteNode", async {
-            let r = self.registry.delete::<Node>(&req.id, req.revision).await?;
-            Ok(delete_response(r))
-        })
-        .await
+        self.delete_with::<Node>("DeleteNode", request).await
     }
 
     async fn create_network(
         &self,
         request: Request<pb::CreateNetworkRequest>,
     ) -> Result<Response<pb::NetworkResponse>, Status> {
-        call("CreateNetwork", async {
+        self.call("CreateNetwork", Access::Write, &request, async {
             let net = self.registry.create_network(request.get_ref()).await?;
             Ok(pb::NetworkResponse {
                 network: Some(net.to_wire()),
@@ -168,7 +227,7 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::NetworkResponse>, Status> {
-        call("GetNetwork", async {
+        self.call("GetNetwork", Access::Read, &request, async {
             let net: Network = self.registry.get(&request.get_ref().id).await?;
             Ok(pb::NetworkResponse {
                 network: Some(net.to_wire()),
@@ -182,7 +241,7 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListNetworksResponse>, Status> {
-        call("ListNetworks", async {
+        self.call("ListNetworks", Access::Read, &request, async {
             let page = self.registry.list::<Network>(request.get_ref()).await?;
             Ok(pb::ListNetworksResponse {
                 networks: page.items.iter().map(Object::to_wire).collect(),
@@ -197,13 +256,16 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::UpdateNetworkRequest>,
     ) -> Result<Response<pb::NetworkResponse>, Status> {
-        let req = request.get_ref();
-        no_wait(req.wait.as_ref())?;
-        call("UpdateNetwork", async {
+        self.call("UpdateNetwork", Access::Write, &request, async {
+            let req = request.get_ref();
+            let wait = self.wait_for(req.wait.as_ref())?;
             let net = self.registry.update_network(req).await?;
+            let receipt = self
+                .converge(wait, Kind::Network, net.meta.id, net.meta.revision)
+                .await?;
             Ok(pb::NetworkResponse {
                 network: Some(net.to_wire()),
-                receipt: None,
+                receipt,
             })
         })
         .await
@@ -213,29 +275,23 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
-        let req = request.get_ref();
-        no_wait(req.wait.as_ref())?;
-        call("DeleteNetwork", async {
-            let r = self
-                .registry
-                .delete::<Network>(&req.id, req.revision)
-                .await?;
-            Ok(delete_response(r))
-        })
-        .await
+        self.delete_with::<Network>("DeleteNetwork", request).await
     }
 
     async fn create_port(
         &self,
         request: Request<pb::CreatePortRequest>,
     ) -> Result<Response<pb::PortResponse>, Status> {
-        let req = request.get_ref();
-        no_wait(req.wait.as_ref())?;
-        call("CreatePort", async {
+        self.call("CreatePort", Access::Write, &request, async {
+            let req = request.get_ref();
+            let wait = self.wait_for(req.wait.as_ref())?;
             let port = self.registry.create_port(req).await?;
+            let receipt = self
+                .converge(wait, Kind::Port, port.meta.id, port.meta.revision)
+                .await?;
             Ok(pb::PortResponse {
                 port: Some(port.to_wire()),
-                receipt: None,
+                receipt,
             })
         })
         .await
@@ -245,7 +301,7 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::PortResponse>, Status> {
-        call("GetPort", async {
+        self.call("GetPort", Access::Read, &request, async {
             let port: Port = self.registry.get(&request.get_ref().id).await?;
             Ok(pb::PortResponse {
                 port: Some(port.to_wire()),
@@ -259,7 +315,7 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListPortsResponse>, Status> {
-        call("ListPorts", async {
+        self.call("ListPorts", Access::Read, &request, async {
             let page = self.registry.list_ports(request.get_ref()).await?;
             Ok(pb::ListPortsResponse {
                 ports: page.items.iter().map(Object::to_wire).collect(),
@@ -274,13 +330,16 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::UpdatePortRequest>,
     ) -> Result<Response<pb::PortResponse>, Status> {
-        let req = request.get_ref();
-        no_wait(req.wait.as_ref())?;
-        call("UpdatePort", async {
+        self.call("UpdatePort", Access::Write, &request, async {
+            let req = request.get_ref();
+            let wait = self.wait_for(req.wait.as_ref())?;
             let port = self.registry.update_port(req).await?;
+            let receipt = self
+                .converge(wait, Kind::Port, port.meta.id, port.meta.revision)
+                .await?;
             Ok(pb::PortResponse {
                 port: Some(port.to_wire()),
-                receipt: None,
+                receipt,
             })
         })
         .await
@@ -290,20 +349,14 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
-        let req = request.get_ref();
-        no_wait(req.wait.as_ref())?;
-        call("DeletePort", async {
-            let r = self.registry.delete::<Port>(&req.id, req.revision).await?;
-            Ok(delete_response(r))
-        })
-        .await
+        self.delete_with::<Port>("DeletePort", request).await
     }
 
     async fn create_security_group(
         &self,
         request: Request<pb::CreateSecurityGroupRequest>,
     ) -> Result<Response<pb::SecurityGroupResponse>, Status> {
-        call("CreateSecurityGroup", async {
+        self.call("CreateSecurityGroup", Access::Write, &request, async {
             let g = self
                 .registry
                 .create_security_group(request.get_ref())
@@ -320,7 +373,7 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::SecurityGroupResponse>, Status> {
-        call("GetSecurityGroup", async {
+        self.call("GetSecurityGroup", Access::Read, &request, async {
             let g: SecurityGroup = self.registry.get(&request.get_ref().id).await?;
             Ok(pb::SecurityGroupResponse {
                 group: Some(g.to_wire()),
@@ -334,7 +387,7 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListSecurityGroupsResponse>, Status> {
-        call("ListSecurityGroups", async {
+        self.call("ListSecurityGroups", Access::Read, &request, async {
             let page = self
                 .registry
                 .list::<SecurityGroup>(request.get_ref())
@@ -352,13 +405,16 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::UpdateSecurityGroupRequest>,
     ) -> Result<Response<pb::SecurityGroupResponse>, Status> {
-        let req = request.get_ref();
-        no_wait(req.wait.as_ref())?;
-        call("UpdateSecurityGroup", async {
+        self.call("UpdateSecurityGroup", Access::Write, &request, async {
+            let req = request.get_ref();
+            let wait = self.wait_for(req.wait.as_ref())?;
             let g = self.registry.update_security_group(req).await?;
+            let receipt = self
+                .converge(wait, Kind::SecurityGroup, g.meta.id, g.meta.revision)
+                .await?;
             Ok(pb::SecurityGroupResponse {
                 group: Some(g.to_wire()),
-                receipt: None,
+                receipt,
             })
         })
         .await
@@ -368,13 +424,16 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::AddSecurityRulesRequest>,
     ) -> Result<Response<pb::SecurityGroupResponse>, Status> {
-        let req = request.get_ref();
-        no_wait(req.wait.as_ref())?;
-        call("AddSecurityRules", async {
+        self.call("AddSecurityRules", Access::Write, &request, async {
+            let req = request.get_ref();
+            let wait = self.wait_for(req.wait.as_ref())?;
             let g = self.registry.add_security_rules(req).await?;
+            let receipt = self
+                .converge(wait, Kind::SecurityGroup, g.meta.id, g.meta.revision)
+                .await?;
             Ok(pb::SecurityGroupResponse {
                 group: Some(g.to_wire()),
-                receipt: None,
+                receipt,
             })
         })
         .await
@@ -384,13 +443,16 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::RemoveSecurityRulesRequest>,
     ) -> Result<Response<pb::SecurityGroupResponse>, Status> {
-        let req = request.get_ref();
-        no_wait(req.wait.as_ref())?;
-        call("RemoveSecurityRules", async {
+        self.call("RemoveSecurityRules", Access::Write, &request, async {
+            let req = request.get_ref();
+            let wait = self.wait_for(req.wait.as_ref())?;
             let g = self.registry.remove_security_rules(req).await?;
+            let receipt = self
+                .converge(wait, Kind::SecurityGroup, g.meta.id, g.meta.revision)
+                .await?;
             Ok(pb::SecurityGroupResponse {
                 group: Some(g.to_wire()),
-                receipt: None,
+                receipt,
             })
         })
         .await
@@ -400,29 +462,24 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
-        let req = request.get_ref();
-        no_wait(req.wait.as_ref())?;
-        call("DeleteSecurityGroup", async {
-            let r = self
-                .registry
-                .delete::<SecurityGroup>(&req.id, req.revision)
-                .await?;
-            Ok(delete_response(r))
-        })
-        .await
+        self.delete_with::<SecurityGroup>("DeleteSecurityGroup", request)
+            .await
     }
 
     async fn create_load_balancer(
         &self,
         request: Request<pb::CreateLoadBalancerRequest>,
     ) -> Result<Response<pb::LoadBalancerResponse>, Status> {
-        let req = request.get_ref();
-        no_wait(req.wait.as_ref())?;
-        call("CreateLoadBalancer", async {
+        self.call("CreateLoadBalancer", Access::Write, &request, async {
+            let req = request.get_ref();
+            let wait = self.wait_for(req.wait.as_ref())?;
             let lb = self.registry.create_load_balancer(req).await?;
+            let receipt = self
+                .converge(wait, Kind::LoadBalancer, lb.meta.id, lb.meta.revision)
+                .await?;
             Ok(pb::LoadBalancerResponse {
                 load_balancer: Some(lb.to_wire()),
-                receipt: None,
+                receipt,
             })
         })
         .await
@@ -432,7 +489,7 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::LoadBalancerResponse>, Status> {
-        call("GetLoadBalancer", async {
+        self.call("GetLoadBalancer", Access::Read, &request, async {
             let lb: LoadBalancer = self.registry.get(&request.get_ref().id).await?;
             Ok(pb::LoadBalancerResponse {
                 load_balancer: Some(lb.to_wire()),
@@ -446,7 +503,7 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::ListRequest>,
     ) -> Result<Response<pb::ListLoadBalancersResponse>, Status> {
-        call("ListLoadBalancers", async {
+        self.call("ListLoadBalancers", Access::Read, &request, async {
             let page = self
                 .registry
                 .list::<LoadBalancer>(request.get_ref())
@@ -464,13 +521,16 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::UpdateLoadBalancerRequest>,
     ) -> Result<Response<pb::LoadBalancerResponse>, Status> {
-        let req = request.get_ref();
-        no_wait(req.wait.as_ref())?;
-        call("UpdateLoadBalancer", async {
+        self.call("UpdateLoadBalancer", Access::Write, &request, async {
+            let req = request.get_ref();
+            let wait = self.wait_for(req.wait.as_ref())?;
             let lb = self.registry.update_load_balancer(req).await?;
+            let receipt = self
+                .converge(wait, Kind::LoadBalancer, lb.meta.id, lb.meta.revision)
+                .await?;
             Ok(pb::LoadBalancerResponse {
                 load_balancer: Some(lb.to_wire()),
-                receipt: None,
+                receipt,
             })
         })
         .await
@@ -480,24 +540,24 @@ impl<S: Store> Controller for ApiService<S> {
         &self,
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
-        let req = request.get_ref();
-        no_wait(req.wait.as_ref())?;
-        call("DeleteLoadBalancer", async {
-            let r = self
-                .registry
-                .delete::<LoadBalancer>(&req.id, req.revision)
-                .await?;
-            Ok(delete_response(r))
-        })
-        .await
+        self.delete_with::<LoadBalancer>("DeleteLoadBalancer", request)
+            .await
     }
 
     async fn get_convergence(
         &self,
-        _request: Request<pb::GetConvergenceRequest>,
+        request: Request<pb::GetConvergenceRequest>,
     ) -> Result<Response<pb::ConvergenceReceipt>, Status> {
-        Err(Status::unimplemented(
-            "convergence receipts need the agent sync service, not built yet",
-        ))
+        self.call("GetConvergence", Access::Read, &request, async {
+            let id = validation::parse_id("id", &request.get_ref().id)?;
+            let Some(hub) = &self.hub else {
+                return Err(Status::unimplemented(
+                    "this API service runs without the sync service; no receipts",
+                ));
+            };
+            let receipt = hub.receipt(id)?;
+            Ok(codec::receipt_to_wire(&receipt))
+        })
+        .await
     }
 }

@@ -10,7 +10,9 @@ use prost::Message;
 use sdn_proto::v1 as pb;
 use uuid::Uuid;
 
+use crate::desired::{DesiredKind, DesiredState, LoadBalancerConfig, NetworkConfig, StateDiff};
 use crate::error::{Error, Result};
+use crate::fanout::Stored;
 use crate::model::*;
 use crate::validation;
 
@@ -419,6 +421,183 @@ impl Object for LoadBalancer {
 
     fn meta_mut(&mut self) -> &mut Meta {
         &mut self.meta
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Stored objects by key, and desired state as sync messages.
+
+/// Decodes the value of an object key (`/sdn/v1/<kind>/<id>`) into a [`Stored`] object.
+pub fn decode_stored(kind: Kind, key: &str, value: &[u8], revision: Revision) -> Result<Stored> {
+    Ok(match kind {
+        Kind::Node => Stored::Node(decode(key, value, revision)?),
+        Kind::Network => Stored::Network(decode(key, value, revision)?),
+        Kind::Port => Stored::Port(decode(key, value, revision)?),
+        Kind::SecurityGroup => Stored::SecurityGroup(decode(key, value, revision)?),
+        Kind::LoadBalancer | Kind::SecurityRule => {
+            Stored::LoadBalancer(decode(key, value, revision)?)
+        }
+    })
+}
+
+/// The wire kind of a desired-state object.
+pub fn desired_kind_to_wire(kind: DesiredKind) -> pb::ObjectKind {
+    match kind {
+        DesiredKind::Port => pb::ObjectKind::Port,
+        DesiredKind::Network => pb::ObjectKind::Network,
+        DesiredKind::SecurityGroup => pb::ObjectKind::SecurityGroup,
+        DesiredKind::AddressSet => pb::ObjectKind::AddressSet,
+        DesiredKind::LoadBalancer => pb::ObjectKind::LoadBalancer,
+    }
+}
+
+fn network_config_to_wire(c: &NetworkConfig) -> pb::NetworkConfig {
+    pb::NetworkConfig {
+        network: Some(c.network.to_wire()),
+        neighbors: c
+            .neighbors
+            .iter()
+            .map(|n| pb::Neighbor {
+                port_id: n.port_id.to_string(),
+                mac: opt_string(n.mac),
+                ipv4: opt_string(n.ipv4),
+                ipv6: opt_string(n.ipv6),
+                vtep: n.vtep.to_string(),
+            })
+            .collect(),
+        flood_vteps: c.flood_vteps.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn load_balancer_config_to_wire(c: &LoadBalancerConfig) -> pb::LoadBalancerConfig {
+    pb::LoadBalancerConfig {
+        load_balancer: Some(c.load_balancer.to_wire()),
+        backends: c
+            .backends
+            .iter()
+            .map(|b| pb::BackendLocation {
+                port_id: b.port_id.to_string(),
+                ipv4: opt_string(b.ipv4),
+                ipv6: opt_string(b.ipv6),
+                vtep: b.vtep.to_string(),
+                vni: b.vni,
+            })
+            .collect(),
+    }
+}
+
+/// One object of a node's desired state in wire form; None when the state does not hold it.
+pub fn desired_object(
+    state: &DesiredState,
+    kind: DesiredKind,
+    id: Uuid,
+) -> Option<pb::DesiredObject> {
+    use pb::desired_object::Object as O;
+    let object = match kind {
+        DesiredKind::Port => O::Port(state.ports.get(&id)?.to_wire()),
+        DesiredKind::Network => O::Network(network_config_to_wire(state.networks.get(&id)?)),
+        DesiredKind::SecurityGroup => O::SecurityGroup(state.groups.get(&id)?.to_wire()),
+        DesiredKind::AddressSet => O::AddressSet(pb::AddressSet {
+            group_id: id.to_string(),
+            addresses: state
+                .address_sets
+                .get(&id)?
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+        }),
+        DesiredKind::LoadBalancer => {
+            O::LoadBalancer(load_balancer_config_to_wire(state.load_balancers.get(&id)?))
+        }
+    };
+    Some(pb::DesiredObject {
+        object: Some(object),
+    })
+}
+
+/// Every object of a desired state, in kind then id order.
+pub fn desired_objects(state: &DesiredState) -> Vec<pb::DesiredObject> {
+    let keys = state
+        .ports
+        .keys()
+        .map(|id| (DesiredKind::Port, *id))
+        .chain(state.networks.keys().map(|id| (DesiredKind::Network, *id)))
+        .chain(
+            state
+                .groups
+                .keys()
+                .map(|id| (DesiredKind::SecurityGroup, *id)),
+        )
+        .chain(
+            state
+                .address_sets
+                .keys()
+                .map(|id| (DesiredKind::AddressSet, *id)),
+        )
+        .chain(
+            state
+                .load_balancers
+                .keys()
+                .map(|id| (DesiredKind::LoadBalancer, *id)),
+        );
+    keys.filter_map(|(k, id)| desired_object(state, k, id))
+        .collect()
+}
+
+/// A snapshot message: everything `state` holds, at `revision`.
+pub fn snapshot_message(revision: Revision, state: &DesiredState) -> pb::ControllerMessage {
+    pb::ControllerMessage {
+        message: Some(pb::controller_message::Message::Snapshot(pb::Snapshot {
+            revision,
+            objects: desired_objects(state),
+        })),
+    }
+}
+
+/// A delta message bringing a node from `base` to `revision`; upserts carry their content in `state`.
+pub fn delta_message(
+    base: Revision,
+    revision: Revision,
+    state: &DesiredState,
+    change: &StateDiff,
+) -> pb::ControllerMessage {
+    pb::ControllerMessage {
+        message: Some(pb::controller_message::Message::Delta(pb::Delta {
+            revision,
+            base_revision: base,
+            upserts: change
+                .upserts
+                .iter()
+                .filter_map(|(k, id)| desired_object(state, *k, *id))
+                .collect(),
+            removals: change
+                .removals
+                .iter()
+                .map(|(k, id)| pb::ObjectRef {
+                    kind: desired_kind_to_wire(*k) as i32,
+                    id: id.to_string(),
+                })
+                .collect(),
+        })),
+    }
+}
+
+/// A convergence receipt in wire form.
+pub fn receipt_to_wire(r: &crate::sync::progress::Receipt) -> pb::ConvergenceReceipt {
+    let mark = |m: &crate::sync::progress::Mark| pb::NodeProgress {
+        node_id: m.node_id.to_string(),
+        node_name: m.name.clone(),
+        applied_revision: m.applied_revision,
+        apply_latency: m
+            .latency
+            .and_then(|d| prost_types::Duration::try_from(d).ok()),
+    };
+    pb::ConvergenceReceipt {
+        object_id: r.object_id.to_string(),
+        revision: r.revision,
+        applied: r.applied.iter().map(mark).collect(),
+        lagging: r.lagging.iter().map(mark).collect(),
+        converged: r.converged(),
     }
 }
 

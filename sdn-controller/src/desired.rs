@@ -79,9 +79,10 @@ impl Snapshot {
         self.ports.insert(id, port);
     }
 
-    /// Removes a port, keeping the indexes current.
-    pub fn remove_port(&mut self, id: Uuid) {
-        if let Some(old) = self.ports.remove(&id) {
+    /// Removes a port, keeping the indexes current; returns it.
+    pub fn remove_port(&mut self, id: Uuid) -> Option<Port> {
+        let old = self.ports.remove(&id);
+        if let Some(old) = &old {
             if let Some(s) = self.ports_by_node.get_mut(&old.node_id) {
                 s.remove(&id);
             }
@@ -94,6 +95,66 @@ impl Snapshot {
                 }
             }
         }
+        old
+    }
+
+    /// Removes a node.
+    pub fn remove_node(&mut self, id: Uuid) -> Option<Node> {
+        self.nodes.remove(&id)
+    }
+
+    /// Removes a network.
+    pub fn remove_network(&mut self, id: Uuid) -> Option<Network> {
+        self.networks.remove(&id)
+    }
+
+    /// Removes a security group.
+    pub fn remove_group(&mut self, id: Uuid) -> Option<SecurityGroup> {
+        self.groups.remove(&id)
+    }
+
+    /// Removes a load balancer.
+    pub fn remove_load_balancer(&mut self, id: Uuid) -> Option<LoadBalancer> {
+        self.load_balancers.remove(&id)
+    }
+
+    /// A node.
+    pub fn node(&self, id: Uuid) -> Option<&Node> {
+        self.nodes.get(&id)
+    }
+
+    /// A network.
+    pub fn network(&self, id: Uuid) -> Option<&Network> {
+        self.networks.get(&id)
+    }
+
+    /// A port.
+    pub fn port(&self, id: Uuid) -> Option<&Port> {
+        self.ports.get(&id)
+    }
+
+    /// A security group.
+    pub fn group(&self, id: Uuid) -> Option<&SecurityGroup> {
+        self.groups.get(&id)
+    }
+
+    /// A load balancer.
+    pub fn load_balancer(&self, id: Uuid) -> Option<&LoadBalancer> {
+        self.load_balancers.get(&id)
+    }
+
+    /// Every node.
+    pub fn nodes(&self) -> impl Iterator<Item = &Node> {
+        self.nodes.values()
+    }
+
+    /// Every port of a node (live or being deleted).
+    pub fn ports_of_node(&self, node: Uuid) -> impl Iterator<Item = &Port> {
+        self.ports_by_node
+            .get(&node)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.ports.get(id))
     }
 
     fn live_ports<'a>(&'a self, ids: Option<&'a BTreeSet<Uuid>>) -> impl Iterator<Item = &'a Port> {

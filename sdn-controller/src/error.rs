@@ -209,6 +209,24 @@ pub enum Error {
         /// Names (or ids) of the lagging nodes.
         lagging: Vec<String>,
     },
+    /// This replica's view of the store has not yet reached a revision it needs.
+    #[error(
+        "this controller replica has not yet seen store revision {revision}; retry in a moment"
+    )]
+    SyncBehind {
+        /// The revision needed.
+        revision: Revision,
+    },
+    /// The caller's certificate does not allow the call.
+    #[error("{identity} may not {action}; {advice}")]
+    Forbidden {
+        /// Who the certificate names.
+        identity: String,
+        /// What was refused.
+        action: String,
+        /// What to do.
+        advice: &'static str,
+    },
     /// etcd cannot be reached.
     #[error(
         "etcd unreachable at {endpoints}: {source}; start one with `cargo xtask etcd` or fix --etcd-endpoints"
@@ -300,7 +318,10 @@ impl Error {
             | Error::VnisExhausted { .. } => Code::ResourceExhausted,
             Error::StaleRevision { .. } | Error::Contention { .. } => Code::Aborted,
             Error::WaitTimeout { .. } => Code::DeadlineExceeded,
-            Error::StoreUnavailable { .. } | Error::Store { .. } => Code::Unavailable,
+            Error::StoreUnavailable { .. } | Error::Store { .. } | Error::SyncBehind { .. } => {
+                Code::Unavailable
+            }
+            Error::Forbidden { .. } => Code::PermissionDenied,
             Error::Compacted { .. } => Code::OutOfRange,
             Error::CorruptValue { .. } | Error::CorruptObject { .. } => Code::DataLoss,
         }

@@ -23,11 +23,15 @@ pub mod codec;
 pub mod desired;
 pub mod error;
 pub mod etcd_server;
+pub mod fanout;
+pub mod identity;
 pub mod ipam;
 pub mod lifecycle;
+pub mod metrics;
 pub mod model;
 pub mod registry;
 pub mod store;
+pub mod sync;
 pub mod validation;
 
 pub use error::{Error, Result};

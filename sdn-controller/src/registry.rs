@@ -872,6 +872,14 @@ impl<S: Store> Registry<S> {
                 }
                 let field = format!("{prefix}[{i}].backends[{j}].port_id");
                 let port: Port = self.load(b.port_id, &field).await?;
+                if port.state == PortState::Deleting {
+                    return Err(Error::WrongState {
+                        kind: Kind::Port,
+                        id: port.meta.id,
+                        state: "deleting",
+                        advice: "pick another backend",
+                    });
+                }
                 if port.ipv4.is_none() {
                     return Err(Error::Inconsistent {
                         field,
@@ -989,6 +997,8 @@ impl<S: Store> Registry<S> {
         })
     }
 }
+
+mod agent;
 
 #[cfg(test)]
 mod tests;

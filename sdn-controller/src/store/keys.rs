@@ -94,17 +94,28 @@ pub fn reference(target: (Kind, Uuid), user: (Kind, Uuid)) -> String {
 pub fn parse_reference(prefix: &str, key: &str) -> Option<(Kind, Uuid)> {
     let rest = key.strip_prefix(prefix)?;
     let (kind, id) = rest.split_once('/')?;
-    let kind = [
-        Kind::Node,
-        Kind::Network,
-        Kind::Port,
-        Kind::SecurityGroup,
-        Kind::LoadBalancer,
-    ]
-    .into_iter()
-    .find(|k| segment(*k) == kind)?;
+    let kind = OBJECT_KINDS.into_iter().find(|k| segment(*k) == kind)?;
     Some((kind, Uuid::try_parse(id).ok()?))
 }
+
+/// The kind and id of an object key (`/sdn/v1/<kind>/<id>`); None for any other key.
+pub fn parse_object(key: &str) -> Option<(Kind, Uuid)> {
+    let rest = key.strip_prefix(ROOT)?;
+    let (segment_name, id) = rest.split_once('/')?;
+    let kind = OBJECT_KINDS
+        .into_iter()
+        .find(|k| segment(*k) == segment_name)?;
+    Some((kind, Uuid::try_parse(id).ok()?))
+}
+
+/// Every kind stored as an object key.
+pub const OBJECT_KINDS: [Kind; 5] = [
+    Kind::Node,
+    Kind::Network,
+    Kind::Port,
+    Kind::SecurityGroup,
+    Kind::LoadBalancer,
+];
 
 #[cfg(test)]
 mod tests {
@@ -126,5 +137,14 @@ mod tests {
             lease(id, "198.18.0.1".parse().unwrap()),
             "/sdn/v1/leases/00000000-0000-0000-0000-000000000001/198.18.0.1"
         );
+        assert_eq!(
+            parse_object(&object(Kind::Port, id)),
+            Some((Kind::Port, id))
+        );
+        assert_eq!(
+            parse_object(&lease(id, "198.18.0.1".parse().unwrap())),
+            None
+        );
+        assert_eq!(parse_object(&r), None);
     }
 }

@@ -179,7 +179,7 @@ impl Watch {
 }
 
 /// The controller's state store.
-pub trait Store: Send + Sync + 'static {
+pub trait Store: Clone + Send + Sync + 'static {
     /// Reads one key.
     fn get(&self, key: &str) -> impl Future<Output = Result<Option<KeyValue>>> + Send;
 
