@@ -266,7 +266,11 @@ pub struct EventBudget {
 
 /// The LPM-trie key of `sdn_remote`: `struct sdn_remote_key` as aya spells LPM keys (prefix
 /// length, then the key's data: the policy id in host order and the 16-byte address).
-pub fn remote_lpm_key(policy: u32, addr: [u8; 16], addr_prefix_len: u8) -> aya::maps::lpm_trie::Key<[u8; 20]> {
+pub fn remote_lpm_key(
+    policy: u32,
+    addr: [u8; 16],
+    addr_prefix_len: u8,
+) -> aya::maps::lpm_trie::Key<[u8; 20]> {
     let mut data = [0u8; 20];
     data[..4].copy_from_slice(&policy.to_ne_bytes());
     data[4..].copy_from_slice(&addr);

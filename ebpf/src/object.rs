@@ -22,8 +22,14 @@ pub const PORT: Object = Object {
     bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/port.bpf.o")),
 };
 
+/// An XDP program that does nothing: the baseline of benchmarks (`sdn_empty`).
+pub const EMPTY: Object = Object {
+    name: "empty",
+    bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/empty.bpf.o")),
+};
+
 /// Every object this crate builds.
-pub const ALL: &[Object] = &[METERING, PORT];
+pub const ALL: &[Object] = &[METERING, PORT, EMPTY];
 
 /// Program and map names, the same strings as in the C sources.
 pub mod names {
@@ -35,6 +41,8 @@ pub mod names {
     pub const METER_MAP: &str = "sdn_meter";
     /// Frames seen on ports without a `sdn_meter` entry.
     pub const METER_MISSED_MAP: &str = "sdn_meter_missed";
+    /// The empty XDP program of [`super::EMPTY`].
+    pub const EMPTY: &str = "sdn_empty";
     /// XDP security-group filter on a port's receive side (instance egress).
     pub const PORT_EGRESS: &str = "sdn_port_egress";
     /// TC security-group filter on a port's transmit side (instance ingress).

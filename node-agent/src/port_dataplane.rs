@@ -190,32 +190,8 @@ impl PortDataplane {
     /// Attaches the programs to a port with no security group yet: ingress is denied, egress open,
     /// anti-spoofing on. Its config, addresses and counters are written before the first frame.
     pub fn attach(&mut self, spec: &PortSpec) -> Result<AttachedPort> {
-        let cpus = possible_cpus()?;
         let attached = self.programs.attach(&spec.name, |ebpf, ifindex| {
-            write_port_config(ebpf, ifindex, spec.mac, (0, 0), false)?;
-            let mut addrs: HashMap<_, PortAddrKey, u32> =
-                HashMap::try_from(map_mut(ebpf, names::PORT_ADDR_MAP)?)
-                    .map_err(map_err(names::PORT_ADDR_MAP))?;
-            for addr in &spec.addrs {
-                let key = PortAddrKey {
-                    ifindex,
-                    addr: mapped(*addr),
-                };
-                addrs
-                    .insert(key, 1, 0)
-                    .map_err(map_err(names::PORT_ADDR_MAP))?;
-            }
-            let mut stats: PerCpuHashMap<_, MeterKey, PortStats> =
-                PerCpuHashMap::try_from(map_mut(ebpf, names::PORT_STATS_MAP)?)
-                    .map_err(map_err(names::PORT_STATS_MAP))?;
-            for direction in [abi::SDN_DIR_EGRESS, abi::SDN_DIR_INGRESS] {
-                let zero = PerCpuValues::try_from(vec![PortStats::default(); cpus])
-                    .map_err(loader::io(Path::new("per-cpu values")))?;
-                stats
-                    .insert(MeterKey { ifindex, direction }, zero, 0)
-                    .map_err(map_err(names::PORT_STATS_MAP))?;
-            }
-            Ok(())
+            program_port(ebpf, ifindex, spec)
         })?;
         self.ports.insert(
             spec.name.clone(),
@@ -493,6 +469,64 @@ impl PortDataplane {
             })?;
         Ok(FlowEvents { ring: fd })
     }
+}
+
+/// Writes a port into a loaded port object without attaching anything: its config (no policy yet:
+/// ingress denied, egress open), its allowed addresses and zeroed counters. The driver calls it
+/// before attaching; benchmarks and traces call it on an object of their own.
+pub fn program_port(ebpf: &mut Ebpf, ifindex: u32, spec: &PortSpec) -> Result<()> {
+    let cpus = possible_cpus()?;
+    write_port_config(ebpf, ifindex, spec.mac, (0, 0), false)?;
+    let mut addrs: HashMap<_, PortAddrKey, u32> =
+        HashMap::try_from(map_mut(ebpf, names::PORT_ADDR_MAP)?)
+            .map_err(map_err(names::PORT_ADDR_MAP))?;
+    for addr in &spec.addrs {
+        let key = PortAddrKey {
+            ifindex,
+            addr: mapped(*addr),
+        };
+        addrs
+            .insert(key, 1, 0)
+            .map_err(map_err(names::PORT_ADDR_MAP))?;
+    }
+    let mut stats: PerCpuHashMap<_, MeterKey, PortStats> =
+        PerCpuHashMap::try_from(map_mut(ebpf, names::PORT_STATS_MAP)?)
+            .map_err(map_err(names::PORT_STATS_MAP))?;
+    for direction in [abi::SDN_DIR_EGRESS, abi::SDN_DIR_INGRESS] {
+        let zero = PerCpuValues::try_from(vec![PortStats::default(); cpus])
+            .map_err(loader::io(Path::new("per-cpu values")))?;
+        stats
+            .insert(MeterKey { ifindex, direction }, zero, 0)
+            .map_err(map_err(names::PORT_STATS_MAP))?;
+    }
+    Ok(())
+}
+
+/// Writes a whole compiled policy for a port programmed with [`program_port`] and switches the
+/// port to it (for a port that had no policy; the driver's [`PortDataplane::apply_policy`] handles
+/// changes).
+pub fn install_policy(
+    ebpf: &mut Ebpf,
+    ifindex: u32,
+    mac: [u8; 6],
+    compiled: &CompiledPolicy,
+) -> Result<()> {
+    let all = PolicyDiff {
+        rule_upserts: compiled.rule_entries().copied().collect(),
+        remote_upserts: compiled.remote_entries().copied().collect(),
+        ..PolicyDiff::default()
+    };
+    write_policy_diff(ebpf, &all)?;
+    write_port_config(
+        ebpf,
+        ifindex,
+        mac,
+        (
+            compiled.egress.port_policy_id(),
+            compiled.ingress.port_policy_id(),
+        ),
+        compiled.egress_default_deny,
+    )
 }
 
 fn write_port_config(

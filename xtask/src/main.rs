@@ -19,7 +19,8 @@ commands:
   test            everything CI checks: deps, build, fmt, clippy, unit, fixture and lab tests
   demo [--seconds N]  a live lab: real traffic, live per-port counters; Ctrl-C cleans up
   lab-clean       remove namespaces, links, pins and processes left by crashed labs
-  bench maglev    Maglev table quality and speed -> target/bench/maglev.json";
+  bench maglev    Maglev table quality and speed -> target/bench/maglev.json
+  bench dataplane security-group program cost vs empty XDP, 10/10k/100k rules -> target/bench/dataplane.json";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,6 +30,7 @@ fn main() -> Result<()> {
         ["deps", "--check"] => deps::run(true),
         ["test"] => test::run(),
         ["bench", "maglev"] => bench::maglev::run(),
+        ["bench", "dataplane"] => release_bin("sdn-bench", &["dataplane"]),
         ["demo"] => lab_command(&["demo"]),
         ["demo", "--seconds", n] => lab_command(&["demo", "--seconds", n]),
         ["lab-clean"] => lab_command(&["clean"]),
@@ -43,19 +45,21 @@ fn main() -> Result<()> {
 /// Installs what is missing, then replaces this process with `sdn-lab <args>` (built by cargo),
 /// so that Ctrl-C reaches the lab directly and its cleanup runs.
 fn lab_command(args: &[&str]) -> Result<()> {
+    run_bin(&[], "sdn-lab", args)
+}
+
+/// Like [`lab_command`] for a binary built in release mode (benchmarks).
+fn release_bin(bin: &str, args: &[&str]) -> Result<()> {
+    run_bin(&["--release"], bin, args)
+}
+
+fn run_bin(profile: &[&str], bin: &str, args: &[&str]) -> Result<()> {
     use std::os::unix::process::CommandExt as _;
     deps::run(false)?;
     let err = std::process::Command::new(env!("CARGO"))
-        .args([
-            "run",
-            "--quiet",
-            "--locked",
-            "-p",
-            "sdn-tests",
-            "--bin",
-            "sdn-lab",
-            "--",
-        ])
+        .args(["run", "--quiet", "--locked"])
+        .args(profile)
+        .args(["-p", "sdn-tests", "--bin", bin, "--"])
         .args(args)
         .exec();
     Err(anyhow::anyhow!("cannot run cargo: {err}"))
