@@ -228,9 +228,7 @@ pub enum Error {
         advice: &'static str,
     },
     /// etcd cannot be reached.
-    #[error(
-        "etcd unreachable at {endpoints}: {source}; start one with `cargo xtask etcd` or fix --etcd-endpoints"
-    )]
+    #[error("etcd unreachable at {endpoints}: {source}; start etcd there or fix --etcd-endpoints")]
     StoreUnavailable {
         /// Endpoints tried.
         endpoints: String,

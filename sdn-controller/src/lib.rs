@@ -20,6 +20,7 @@
 
 pub mod api;
 pub mod codec;
+pub mod config;
 pub mod desired;
 pub mod error;
 pub mod etcd_server;
@@ -30,6 +31,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod model;
 pub mod registry;
+pub mod server;
 pub mod store;
 pub mod sync;
 pub mod validation;

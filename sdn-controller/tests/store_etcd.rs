@@ -33,5 +33,5 @@ async fn unreachable_etcd_is_a_clear_error() {
         msg.contains("etcd unreachable at http://127.0.0.1:1"),
         "{msg}"
     );
-    assert!(msg.contains("cargo xtask etcd"), "{msg}");
+    assert!(msg.contains("--etcd-endpoints"), "{msg}");
 }
