@@ -8,15 +8,22 @@
 //!   watch from a revision) with an in-memory and an etcd implementation, and the key layout.
 //! - [`registry`]: the resource operations (create/update/delete) as single guarded transactions over a
 //!   `Store`, retrying on conflicts, refusing stale revisions.
-//! - [`desired`]: what one node needs from a store snapshot, and the diff between two such states.
-//! - [`api`]: the `sdn.v1.Controller` gRPC service, a thin shell over the registry.
+//! - [`desired`]: what one node needs from a store snapshot, and the diff between two such states;
+//!   [`fanout`]: the world mirror with the index from objects to the nodes they concern, so a change
+//!   costs what it affects.
+//! - [`sync`]: the agent sync service (per-node sessions, bounded outboxes that overflow into a
+//!   snapshot, acks, convergence receipts and waits).
+//! - [`api`]: the `sdn.v1.Controller` gRPC service, a thin shell over the registry and the sync hub.
+//! - [`identity`]: who calls (from the mTLS client certificate) and what they may do.
+//! - [`config`], [`server`], [`metrics`]: the `sdn-controller` binary's settings, listeners and
+//!   Prometheus metrics.
 //! - [`error`]: the error enum and its one mapping to gRPC codes.
 //! - [`etcd_server`]: a throwaway etcd for tests and benchmarks.
 //!
-//! API reference, error codes, limits and the etcd key layout: `docs/api.md`.
+//! API reference, error codes, limits, identities and the etcd key layout: `docs/api.md`.
 //!
-//! Still to come (issue 3): the sync service with convergence receipts and waits, the incremental
-//! "which nodes does this change affect" index, leader election, mTLS, the binary with metrics.
+//! Still to come (issue 3): leader election for background duties and the failover test, publishing
+//! acks across replicas, `cargo xtask bench control-plane`.
 
 pub mod api;
 pub mod codec;
