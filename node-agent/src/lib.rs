@@ -7,5 +7,6 @@ pub mod attribution;
 pub mod loader;
 pub mod metering;
 pub mod netns;
+pub mod network;
 pub mod policy;
 pub mod port_dataplane;
