@@ -4,6 +4,7 @@
 //! ([`netns`]); the sync client, netlink driver and security-group driver come with their issues.
 
 pub mod attribution;
+pub mod dhcp;
 pub mod loader;
 pub mod metering;
 pub mod netns;
