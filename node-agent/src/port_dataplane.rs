@@ -281,6 +281,11 @@ impl PortDataplane {
                 new.egress_default_deny,
             )?;
         }
+        // A packet that read the old state (port config, remote class) may still be between its
+        // lookups: only after a grace period are the old entries unreachable.
+        if !d.remote_deletes.is_empty() || !d.rule_deletes.is_empty() {
+            wait_for_readers();
+        }
         delete_policy_entries(ebpf, &d)?;
         let revoked_flows = match existing {
             ExistingFlows::Keep => 0,
@@ -527,6 +532,25 @@ pub fn install_policy(
         ),
         compiled.egress_default_deny,
     )
+}
+
+/// Waits until every program run that started before now has finished (an RCU grace period:
+/// XDP and TC programs run inside RCU read-side sections, and `membarrier(MEMBARRIER_CMD_GLOBAL)`
+/// is `synchronize_rcu()`).
+fn wait_for_readers() {
+    const MEMBARRIER_CMD_GLOBAL: libc::c_long = 1;
+    // SAFETY: membarrier takes two integers and touches no memory of ours.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_membarrier,
+            MEMBARRIER_CMD_GLOBAL,
+            0 as libc::c_long,
+        )
+    };
+    if r != 0 {
+        // Refused (nohz_full CPUs): a program run lasts microseconds; wait far longer.
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 fn write_port_config(
