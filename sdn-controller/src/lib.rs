@@ -23,7 +23,7 @@
 //! API reference, error codes, limits, identities and the etcd key layout: `docs/api.md`.
 //!
 //! Still to come (issue 3): leader election for background duties and the failover test, publishing
-//! acks across replicas, `cargo xtask bench control-plane`.
+//! acks across replicas. The control-plane benchmark driver is `examples/control_plane.rs`.
 
 pub mod api;
 pub mod codec;
