@@ -164,6 +164,17 @@ static __always_inline int sdn_ingress_builtin(struct sdn_flow *f, __u32 *attrib
 	return 0;
 }
 
+/* Whether the packet belongs to a flow conntrack follows: anything with its L4 header except ICMP
+ * that is not an echo (ND, errors and the like have no flow identity and are always checked). */
+static __always_inline int sdn_ct_trackable(struct sdn_flow *f)
+{
+	if (!f->has_l4)
+		return 0;
+	if (f->proto == IPPROTO_ICMP || f->proto == IPPROTO_ICMPV6)
+		return f->is_echo;
+	return 1;
+}
+
 /* The two lookups of the classifier; 0 when no rule allows. */
 static __always_inline __u32 sdn_policy_match(__u32 policy, __u32 dir, struct sdn_flow *f)
 {
@@ -220,6 +231,31 @@ static __always_inline struct sdn_decision sdn_ip_decide(void *data, void *data_
 	struct sdn_decision d;
 	__u32 builtin = 0;
 
+	if (f->proto == IPPROTO_TCP && f->has_l4) {
+		__u8 fl = f->tcp_flags;
+		if ((fl & (SDN_TCP_SYN | SDN_TCP_FIN)) == (SDN_TCP_SYN | SDN_TCP_FIN) ||
+		    (fl & (SDN_TCP_SYN | SDN_TCP_RST)) == (SDN_TCP_SYN | SDN_TCP_RST) ||
+		    (fl & (SDN_TCP_SYN | SDN_TCP_ACK | SDN_TCP_RST | SDN_TCP_FIN)) == 0)
+			return sdn_deny(SDN_BUILTIN_INVALID, SDN_DROP_TCP_FLAGS);
+	}
+
+	/* Tracked flows first: the entry was created after the anti-spoofing and policy checks of
+	 * its opening packet, and its key holds the instance's (checked) address, so a hit needs
+	 * neither again. Only flows with an identity (ports, echo id) take this path: ND, ICMP
+	 * errors and fragments always get their checks. */
+	sdn_ct_key_of(&ck, ifindex, dir, f);
+	if (sdn_ct_trackable(f)) {
+		ct = sdn_ct_lookup(&ck, now);
+		/* A SYN on a closed flow's tuple opens a new flow: it goes through policy again. */
+		if (ct && !(f->proto == IPPROTO_TCP && ct->state == SDN_CT_CLOSED &&
+			    (f->tcp_flags & (SDN_TCP_SYN | SDN_TCP_ACK)) == SDN_TCP_SYN)) {
+			d = sdn_allow(SDN_BUILTIN_ESTABLISHED);
+			if (sdn_ct_advance(ct, dir, f, len, now))
+				d.event = SDN_EVENT_FLOW_ENDED;
+			return d;
+		}
+	}
+
 	if (dir == SDN_DIR_EGRESS) {
 		int cont;
 		d = sdn_ip_egress_checks(data, data_end, pkt, f, ifindex, &cont);
@@ -237,25 +273,6 @@ static __always_inline struct sdn_decision sdn_ip_decide(void *data, void *data_
 		if (fv && fv->expires_ns > now)
 			return sdn_allow(SDN_BUILTIN_FRAGMENT);
 		return sdn_deny(SDN_BUILTIN_FRAGMENT, SDN_DROP_FRAGMENT_UNTRACKED);
-	}
-
-	if (f->proto == IPPROTO_TCP) {
-		__u8 fl = f->tcp_flags;
-		if ((fl & (SDN_TCP_SYN | SDN_TCP_FIN)) == (SDN_TCP_SYN | SDN_TCP_FIN) ||
-		    (fl & (SDN_TCP_SYN | SDN_TCP_RST)) == (SDN_TCP_SYN | SDN_TCP_RST) ||
-		    (fl & (SDN_TCP_SYN | SDN_TCP_ACK | SDN_TCP_RST | SDN_TCP_FIN)) == 0)
-			return sdn_deny(SDN_BUILTIN_INVALID, SDN_DROP_TCP_FLAGS);
-	}
-
-	sdn_ct_key_of(&ck, ifindex, dir, f);
-	ct = sdn_ct_lookup(&ck, now);
-	/* A SYN on a closed flow's tuple opens a new flow: it goes through policy again. */
-	if (ct && !(f->proto == IPPROTO_TCP && ct->state == SDN_CT_CLOSED &&
-		    (f->tcp_flags & (SDN_TCP_SYN | SDN_TCP_ACK)) == SDN_TCP_SYN)) {
-		d = sdn_allow(SDN_BUILTIN_ESTABLISHED);
-		if (sdn_ct_advance(ct, dir, f, len, now))
-			d.event = SDN_EVENT_FLOW_ENDED;
-		return d;
 	}
 
 	/* An ICMP error about a tracked flow passes as part of it. */
@@ -283,8 +300,9 @@ static __always_inline struct sdn_decision sdn_ip_decide(void *data, void *data_
 	/* A TCP flow opens with a SYN; anything else without an entry is not a flow we know. */
 	if (f->proto == IPPROTO_TCP && (f->tcp_flags & (SDN_TCP_SYN | SDN_TCP_ACK)) != SDN_TCP_SYN)
 		return sdn_deny(SDN_BUILTIN_INVALID, SDN_DROP_TCP_FLAGS);
-	/* ICMP errors that relate to no flow are policy decisions without state. */
-	if (!f->is_icmp_error && sdn_ct_create(&ck, dir, rule, len, now) < 0)
+	/* ICMP other than echo (errors unrelated to a flow, timestamps, ...) is decided by policy
+	 * packet by packet, without state. */
+	if (sdn_ct_trackable(f) && sdn_ct_create(&ck, dir, rule, len, now) < 0)
 		return sdn_deny(SDN_BUILTIN_CONNTRACK_FULL, SDN_DROP_CONNTRACK_FULL);
 	if (pkt->is_fragment) {
 		struct sdn_frag_key fk;
@@ -325,20 +343,19 @@ static __always_inline void sdn_emit(__u8 kind, __u32 ifindex, __u32 dir, struct
 }
 
 /* A denied-flow event may be sent: per port and CPU, at most `rate` a second. */
-static __always_inline int sdn_denied_event_budget(__u32 ifindex, __u32 rate, __u64 now,
+static __always_inline int sdn_denied_event_budget(struct sdn_port_config *cfg, __u64 now,
 						   __u32 *suppressed)
 {
-	struct sdn_event_budget *b = bpf_map_lookup_elem(&sdn_event_budget, &ifindex);
+	__u32 slot = cfg ? cfg->slot : SDN_MAX_PORTS - 1; /* ports without config share the last */
+	__u32 rate = cfg ? cfg->denied_events_per_sec : 0;
+	struct sdn_event_budget *b = bpf_map_lookup_elem(&sdn_event_budget, &slot);
 
+	if (!b)
+		return 0;
 	if (!rate)
 		rate = SDN_DENIED_EVENTS_PER_SEC;
-	if (!b) {
-		struct sdn_event_budget fresh = { .last_refill_ns = now, .tokens = rate - 1 };
-		bpf_map_update_elem(&sdn_event_budget, &ifindex, &fresh, BPF_ANY);
-		*suppressed = 0;
-		return 1;
-	}
-	if (now - b->last_refill_ns >= SDN_NS_PER_SEC) {
+	/* (A refill time ahead of `now` — user space writing a finer clock — is not elapsed.) */
+	if (now > b->last_refill_ns && now - b->last_refill_ns >= SDN_NS_PER_SEC) {
 		b->tokens = rate;
 		b->last_refill_ns = now;
 	}
@@ -352,11 +369,14 @@ static __always_inline int sdn_denied_event_budget(__u32 ifindex, __u32 rate, __
 	return 1;
 }
 
-static __always_inline void sdn_count(__u32 ifindex, __u32 dir, __u32 class,
+static __always_inline void sdn_count(struct sdn_port_config *cfg, __u32 dir, __u32 class,
 				      struct sdn_decision *d, __u64 len, __u64 now)
 {
-	struct sdn_meter_key sk = { .ifindex = ifindex, .direction = dir };
-	struct sdn_port_stats *s = bpf_map_lookup_elem(&sdn_port_stats, &sk);
+	struct sdn_port_stats *s = NULL;
+	if (cfg) {
+		__u32 index = cfg->slot * SDN_DIR_COUNT + (dir & 1);
+		s = bpf_map_lookup_elem(&sdn_port_stats, &index);
+	}
 	__u32 slot = d->attribution >= SDN_RULE_ID_FIRST ? 0 : d->attribution;
 
 	if (s) {
@@ -391,6 +411,18 @@ static __always_inline void sdn_count(__u32 ifindex, __u32 dir, __u32 class,
 	}
 }
 
+/* Now, in ns of CLOCK_MONOTONIC_COARSE: the agent's clock when it keeps one (an inlined array
+ * read), otherwise the kernel's. Timeouts are seconds; a quarter-second tick is plenty. */
+static __always_inline __u64 sdn_now(void)
+{
+	__u32 zero = 0;
+	__u64 *clock = bpf_map_lookup_elem(&sdn_clock, &zero);
+
+	if (clock && *clock)
+		return *clock;
+	return bpf_ktime_get_coarse_ns();
+}
+
 /* Decides, counts and reports one frame. Returns 1 to pass it, 0 to drop it. */
 static __always_inline int sdn_port_filter(void *data, void *data_end, __u32 ifindex, __u32 dir,
 					   __u64 len)
@@ -399,7 +431,7 @@ static __always_inline int sdn_port_filter(void *data, void *data_end, __u32 ifi
 	struct sdn_flow flow = {};
 	struct sdn_decision d;
 	__u32 class = SDN_CLASS_MALFORMED;
-	__u64 now = bpf_ktime_get_ns();
+	__u64 now = sdn_now();
 	struct sdn_port_config *cfg = bpf_map_lookup_elem(&sdn_port, &ifindex);
 
 	if (sdn_parse(data, data_end, &pkt) != SDN_PARSE_OK) {
@@ -449,13 +481,12 @@ static __always_inline int sdn_port_filter(void *data, void *data_end, __u32 ifi
 	}
 	d = sdn_ip_decide(data, data_end, &pkt, &flow, ifindex, dir, cfg, len, now);
 out:
-	sdn_count(ifindex, dir, class, &d, len, now);
+	sdn_count(cfg, dir, class, &d, len, now);
 	if (d.event) {
 		sdn_emit(d.event, ifindex, dir, &flow, &d, len, now, 0);
 	} else if (!d.pass && class != SDN_CLASS_MALFORMED) {
 		__u32 suppressed;
-		if (sdn_denied_event_budget(ifindex, cfg ? cfg->denied_events_per_sec : 0, now,
-					    &suppressed))
+		if (sdn_denied_event_budget(cfg, now, &suppressed))
 			sdn_emit(SDN_EVENT_FLOW_DENIED, ifindex, dir, &flow, &d, len, now, suppressed);
 	}
 	return d.pass;

@@ -46,11 +46,18 @@ struct {
 } sdn_rule_stats SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SDN_MAX_PORTS * SDN_DIR_COUNT);
-	__type(key, struct sdn_meter_key);
+	__type(key, __u32);
 	__type(value, struct sdn_port_stats);
 } sdn_port_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sdn_clock SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -87,7 +94,7 @@ struct {
 } sdn_events SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, SDN_MAX_PORTS);
 	__type(key, __u32);
 	__type(value, struct sdn_event_budget);

@@ -132,6 +132,11 @@ _Static_assert(sizeof(struct sdn_meter_value) == 16 * SDN_CLASS_COUNT, "sdn_mete
 #endif
 #define SDN_CT_HIGH_WATER_PERMILLE 950
 
+/* sdn_clock[0]: CLOCK_MONOTONIC_COARSE in ns, refreshed by the agent (every SDN_CLOCK_TICK_MS);
+ * 0 when no agent keeps it, and the programs then ask the kernel (a helper call costs more than
+ * the rest of a tracked packet's path). */
+#define SDN_CLOCK_TICK_MS 250
+
 /* Other capacities. */
 #ifndef SDN_MAX_POLICY_ENTRIES
 #define SDN_MAX_POLICY_ENTRIES 1048576 /* sdn_remote and sdn_rule_match entries, each */
@@ -159,8 +164,10 @@ struct sdn_port_config {
 	__u32 denied_events_per_sec; /* 0 = SDN_DENIED_EVENTS_PER_SEC */
 	__u8 mac[6];                 /* the only source MAC the port may send from */
 	__u8 pad[2];
+	__u32 slot;                  /* the port's index in the per-port arrays, < SDN_MAX_PORTS */
+	__u32 pad2;
 };
-_Static_assert(sizeof(struct sdn_port_config) == 24, "sdn_port_config size");
+_Static_assert(sizeof(struct sdn_port_config) == 32, "sdn_port_config size");
 
 /* sdn_port_addr: (ifindex, address) -> 1 for every source address the port may use. */
 struct sdn_port_addr_key {
@@ -210,7 +217,8 @@ struct sdn_rule_stats {
 };
 _Static_assert(sizeof(struct sdn_rule_stats) == 24, "sdn_rule_stats size");
 
-/* sdn_port_stats (per CPU): (ifindex, direction) -> billing classes and verdict attribution. */
+/* sdn_port_stats (per-CPU array): index slot * SDN_DIR_COUNT + direction -> billing classes and
+ * verdict attribution. An array, so the lookup is inlined: it sits on every packet's path. */
 struct sdn_port_stats {
 	struct sdn_counter by_class[SDN_CLASS_COUNT];     /* metering, indexed by SDN_CLASS_* */
 	struct sdn_counter by_builtin[SDN_BUILTIN_COUNT]; /* [0] = decided by a user rule */
@@ -285,7 +293,7 @@ struct sdn_flow_event {
 };
 _Static_assert(sizeof(struct sdn_flow_event) == 80, "sdn_flow_event size");
 
-/* sdn_event_budget (per CPU): (ifindex) -> token bucket for denied-flow events. */
+/* sdn_event_budget (per-CPU array): slot -> token bucket for denied-flow events. */
 struct sdn_event_budget {
 	__u64 last_refill_ns;
 	__u32 tokens;

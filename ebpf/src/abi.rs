@@ -52,6 +52,10 @@ pub struct PortConfig {
     pub mac: [u8; 6],
     /// Padding.
     pub pad: [u8; 2],
+    /// The port's index in the per-port arrays (`sdn_port_stats`, `sdn_event_budget`).
+    pub slot: u32,
+    /// Padding.
+    pub pad2: u32,
 }
 
 /// Mirrors `struct sdn_port_addr_key`: a source address a port may use.
@@ -380,7 +384,9 @@ pub fn mirrors() -> Vec<Mirror> {
             flags,
             denied_events_per_sec,
             mac,
-            pad
+            pad,
+            slot,
+            pad2
         ),
         mirror!(PortAddrKey, "sdn_port_addr_key", ifindex, addr),
         mirror!(RemoteKey, "sdn_remote_key", prefixlen, policy, addr),

@@ -32,6 +32,8 @@ fn vm_ll() -> Ipv6Addr {
     ip6("fe80::1")
 }
 
+/// The port's index in the per-port arrays.
+const TEST_SLOT: u32 = 0;
 const INGRESS_POLICY: u32 = 10;
 const EGRESS_POLICY: u32 = 11;
 
@@ -189,14 +191,11 @@ fn cpus() -> usize {
 }
 
 fn snapshot(ebpf: &Ebpf, dir: Dir) -> Snapshot {
-    let stats: PerCpuHashMap<_, MeterKey, PortStats> =
-        PerCpuHashMap::try_from(ebpf.map(names::PORT_STATS_MAP).unwrap()).unwrap();
-    let key = MeterKey {
-        ifindex: TEST_IFINDEX,
-        direction: dir.index(),
-    };
+    let stats: PerCpuArray<_, PortStats> =
+        PerCpuArray::try_from(ebpf.map(names::PORT_STATS_MAP).unwrap()).unwrap();
+    let index = TEST_SLOT * SDN_DIR_COUNT + dir.index();
     let mut by_builtin = vec![0u64; SDN_BUILTIN_COUNT as usize];
-    if let Ok(values) = stats.get(&key, 0) {
+    if let Ok(values) = stats.get(&index, 0) {
         for v in values.iter() {
             for (i, c) in v.by_builtin.iter().enumerate() {
                 by_builtin[i] += c.packets;
@@ -291,7 +290,6 @@ impl Suite for PortSuite {
             (names::PORT_MAP, 16),
             (names::PORT_ADDR_MAP, 64),
             (names::PORT_STATS_MAP, 16),
-            (names::EVENT_BUDGET_MAP, 16),
         ]
     }
 
@@ -315,6 +313,8 @@ impl Suite for PortSuite {
                 denied_events_per_sec: 0,
                 mac: VM_MAC.0,
                 pad: [0; 2],
+                slot: TEST_SLOT,
+                pad2: 0,
             };
             assert_eq!(SDN_DIR_EGRESS, 0, "policy array order");
             port.insert(TEST_IFINDEX, cfg, 0).unwrap();
@@ -332,21 +332,7 @@ impl Suite for PortSuite {
                     )
                     .unwrap();
             }
-            let mut stats: PerCpuHashMap<_, MeterKey, PortStats> =
-                PerCpuHashMap::try_from(ebpf.map_mut(names::PORT_STATS_MAP).unwrap()).unwrap();
-            for direction in [SDN_DIR_EGRESS, SDN_DIR_INGRESS] {
-                let zero = PerCpuValues::try_from(vec![PortStats::default(); cpus()]).unwrap();
-                stats
-                    .insert(
-                        MeterKey {
-                            ifindex: TEST_IFINDEX,
-                            direction,
-                        },
-                        zero,
-                        0,
-                    )
-                    .unwrap();
-            }
+            // (Per-port counters are array slots: zero until the first frame.)
         }
         write_policy(ebpf, &s.db_members);
         if let Some((k, v)) = s.stale_ct {
@@ -364,16 +350,16 @@ impl Suite for PortSuite {
             c.set(0, count, 0).unwrap();
         }
         if s.event_budget_empty {
-            let mut b: PerCpuHashMap<_, u32, EventBudget> =
-                PerCpuHashMap::try_from(ebpf.map_mut(names::EVENT_BUDGET_MAP).unwrap()).unwrap();
+            let mut b: PerCpuArray<_, EventBudget> =
+                PerCpuArray::try_from(ebpf.map_mut(names::EVENT_BUDGET_MAP).unwrap()).unwrap();
             // Refilled just now (the programs' clock is CLOCK_MONOTONIC) and already spent.
             let empty = EventBudget {
                 last_refill_ns: monotonic_ns(),
                 tokens: 0,
                 suppressed: 0,
             };
-            b.insert(
-                TEST_IFINDEX,
+            b.set(
+                TEST_SLOT,
                 PerCpuValues::try_from(vec![empty; cpus()]).unwrap(),
                 0,
             )

@@ -21,7 +21,9 @@ use std::time::Duration;
 use aya::Ebpf;
 use aya::maps::lpm_trie::LpmTrie;
 use aya::maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf};
-use sdn_ebpf::abi::{self, Counter, CtKey, CtValue, MeterKey, PortAddrKey, PortConfig, PortStats};
+use std::os::fd::AsFd;
+
+use sdn_ebpf::abi::{self, Counter, CtKey, CtValue, PortAddrKey, PortConfig, PortStats};
 use sdn_ebpf::object::names;
 use tokio::io::unix::AsyncFd;
 
@@ -90,6 +92,7 @@ impl From<LoaderError> for DataplaneError {
 struct Installed {
     spec: PortSpec,
     ifindex: u32,
+    slot: u32,
     compiled: Option<CompiledPolicy>,
 }
 
@@ -98,6 +101,9 @@ pub struct PortDataplane {
     programs: PortPrograms,
     ports: BTreeMap<String, Installed>,
     next_policy_id: u32,
+    /// Slots of the per-port arrays in use (also those of adopted ports).
+    slots: BTreeSet<u32>,
+    clock: Option<ClockTicker>,
 }
 
 impl std::fmt::Debug for PortDataplane {
@@ -168,17 +174,58 @@ impl PortDataplane {
         // Adopted maps may hold policies of an earlier agent: allocate ids above theirs.
         let ports: HashMap<_, u32, PortConfig> =
             HashMap::try_from(programs.map(names::PORT_MAP)?).map_err(map_err(names::PORT_MAP))?;
-        let highest = ports
+        let adopted: Vec<PortConfig> = ports
             .iter()
             .filter_map(|e| e.ok())
-            .flat_map(|(_, cfg)| cfg.policy)
-            .max()
-            .unwrap_or(0);
+            .map(|(_, c)| c)
+            .collect();
+        let highest = adopted.iter().flat_map(|cfg| cfg.policy).max().unwrap_or(0);
+        let slots = adopted.iter().map(|cfg| cfg.slot).collect();
         Ok(Self {
             programs,
             ports: BTreeMap::new(),
             next_policy_id: highest + 1,
+            slots,
+            clock: None,
         })
+    }
+
+    /// Starts keeping the programs' clock (`sdn_clock`, see `sdn_abi.h`): a thread writes
+    /// CLOCK_MONOTONIC_COARSE every `SDN_CLOCK_TICK_MS` until the dataplane is dropped. Without
+    /// it the programs ask the kernel for the time on every packet, which costs more.
+    pub fn start_clock(&mut self) -> Result<()> {
+        if self.clock.is_some() {
+            return Ok(());
+        }
+        let map = self.programs.map(names::CLOCK_MAP)?;
+        let aya::maps::Map::Array(data) = map else {
+            return Err(LoaderError::Missing {
+                object: sdn_ebpf::object::PORT.name,
+                what: "array map",
+                name: names::CLOCK_MAP,
+            });
+        };
+        let fd = data
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(loader::io(Path::new("sdn_clock descriptor")))?;
+        self.clock = Some(ClockTicker::start(fd));
+        Ok(())
+    }
+
+    fn allocate_slot(&mut self) -> Result<u32> {
+        let slot = (0..abi::SDN_MAX_PORTS)
+            .find(|s| !self.slots.contains(s))
+            .ok_or_else(|| LoaderError::Io {
+                path: "sdn_port_stats".into(),
+                source: std::io::Error::other(format!(
+                    "all {} port slots of this node are in use",
+                    abi::SDN_MAX_PORTS
+                )),
+            })?;
+        self.slots.insert(slot);
+        Ok(slot)
     }
 
     fn allocate_policy_ids(&mut self) -> (u32, u32) {
@@ -190,14 +237,22 @@ impl PortDataplane {
     /// Attaches the programs to a port with no security group yet: ingress is denied, egress open,
     /// anti-spoofing on. Its config, addresses and counters are written before the first frame.
     pub fn attach(&mut self, spec: &PortSpec) -> Result<AttachedPort> {
-        let attached = self.programs.attach(&spec.name, |ebpf, ifindex| {
-            program_port(ebpf, ifindex, spec)
-        })?;
+        let slot = self.allocate_slot()?;
+        let attached = match self.programs.attach(&spec.name, |ebpf, ifindex| {
+            program_port(ebpf, ifindex, slot, spec)
+        }) {
+            Ok(a) => a,
+            Err(e) => {
+                self.slots.remove(&slot);
+                return Err(e);
+            }
+        };
         self.ports.insert(
             spec.name.clone(),
             Installed {
                 spec: spec.clone(),
                 ifindex: attached.ifindex,
+                slot,
                 compiled: None,
             },
         );
@@ -221,9 +276,9 @@ impl PortDataplane {
             port: port.to_owned(),
             source,
         };
-        let (ifindex, mac, previous) = {
+        let (ifindex, slot, mac, previous) = {
             let i = self.installed(port)?;
-            (i.ifindex, i.spec.mac, i.compiled.clone())
+            (i.ifindex, i.slot, i.spec.mac, i.compiled.clone())
         };
         let empty = CompiledPolicy {
             ingress: policy::DirectionTables {
@@ -276,9 +331,12 @@ impl PortDataplane {
             write_port_config(
                 ebpf,
                 ifindex,
-                mac,
-                (new.egress.port_policy_id(), new.ingress.port_policy_id()),
-                new.egress_default_deny,
+                PortConfigFields {
+                    slot,
+                    mac,
+                    policy: (new.egress.port_policy_id(), new.ingress.port_policy_id()),
+                    egress_default_deny: new.egress_default_deny,
+                },
             )?;
         }
         // A packet that read the old state (port config, remote class) may still be between its
@@ -322,7 +380,9 @@ impl PortDataplane {
             .remove(port)
             .ok_or_else(|| LoaderError::NotAttached(port.to_owned()))?;
         self.programs
-            .detach(port, |ebpf, ifindex| forget_port(ebpf, ifindex, &installed))
+            .detach(port, |ebpf, ifindex| forget_port(ebpf, ifindex, &installed))?;
+        self.slots.remove(&installed.slot);
+        Ok(())
     }
 
     /// The attached ports.
@@ -341,13 +401,13 @@ impl PortDataplane {
 
     /// A port's counters: metering by frame class, and verdicts by attribution.
     pub fn port_counters(&self, port: &str) -> Result<PortVerdicts> {
-        let ifindex = self.installed(port)?.ifindex;
-        let stats: PerCpuHashMap<_, MeterKey, PortStats> =
-            PerCpuHashMap::try_from(self.programs.map(names::PORT_STATS_MAP)?)
+        let slot = self.installed(port)?.slot;
+        let stats: PerCpuArray<_, PortStats> =
+            PerCpuArray::try_from(self.programs.map(names::PORT_STATS_MAP)?)
                 .map_err(map_err(names::PORT_STATS_MAP))?;
-        let side = |direction| -> Result<DirectionVerdicts> {
+        let side = |direction: u32| -> Result<DirectionVerdicts> {
             let per_cpu = stats
-                .get(&MeterKey { ifindex, direction }, 0)
+                .get(&(slot * abi::SDN_DIR_COUNT + direction), 0)
                 .map_err(map_err(names::PORT_STATS_MAP))?;
             let mut total = PortStats::default();
             for v in per_cpu.iter() {
@@ -477,11 +537,21 @@ impl PortDataplane {
 }
 
 /// Writes a port into a loaded port object without attaching anything: its config (no policy yet:
-/// ingress denied, egress open), its allowed addresses and zeroed counters. The driver calls it
-/// before attaching; benchmarks and traces call it on an object of their own.
-pub fn program_port(ebpf: &mut Ebpf, ifindex: u32, spec: &PortSpec) -> Result<()> {
+/// ingress denied, egress open) under per-port array slot `slot`, its allowed addresses, and
+/// zeroed counters. The driver calls it before attaching; benchmarks and traces call it on an
+/// object of their own.
+pub fn program_port(ebpf: &mut Ebpf, ifindex: u32, slot: u32, spec: &PortSpec) -> Result<()> {
     let cpus = possible_cpus()?;
-    write_port_config(ebpf, ifindex, spec.mac, (0, 0), false)?;
+    write_port_config(
+        ebpf,
+        ifindex,
+        PortConfigFields {
+            slot,
+            mac: spec.mac,
+            policy: (0, 0),
+            egress_default_deny: false,
+        },
+    )?;
     let mut addrs: HashMap<_, PortAddrKey, u32> =
         HashMap::try_from(map_mut(ebpf, names::PORT_ADDR_MAP)?)
             .map_err(map_err(names::PORT_ADDR_MAP))?;
@@ -494,14 +564,15 @@ pub fn program_port(ebpf: &mut Ebpf, ifindex: u32, spec: &PortSpec) -> Result<()
             .insert(key, 1, 0)
             .map_err(map_err(names::PORT_ADDR_MAP))?;
     }
-    let mut stats: PerCpuHashMap<_, MeterKey, PortStats> =
-        PerCpuHashMap::try_from(map_mut(ebpf, names::PORT_STATS_MAP)?)
+    // A slot may have served a port before: its counters start again from zero.
+    let mut stats: PerCpuArray<_, PortStats> =
+        PerCpuArray::try_from(map_mut(ebpf, names::PORT_STATS_MAP)?)
             .map_err(map_err(names::PORT_STATS_MAP))?;
     for direction in [abi::SDN_DIR_EGRESS, abi::SDN_DIR_INGRESS] {
         let zero = PerCpuValues::try_from(vec![PortStats::default(); cpus])
             .map_err(loader::io(Path::new("per-cpu values")))?;
         stats
-            .insert(MeterKey { ifindex, direction }, zero, 0)
+            .set(slot * abi::SDN_DIR_COUNT + direction, zero, 0)
             .map_err(map_err(names::PORT_STATS_MAP))?;
     }
     Ok(())
@@ -513,6 +584,7 @@ pub fn program_port(ebpf: &mut Ebpf, ifindex: u32, spec: &PortSpec) -> Result<()
 pub fn install_policy(
     ebpf: &mut Ebpf,
     ifindex: u32,
+    slot: u32,
     mac: [u8; 6],
     compiled: &CompiledPolicy,
 ) -> Result<()> {
@@ -525,12 +597,15 @@ pub fn install_policy(
     write_port_config(
         ebpf,
         ifindex,
-        mac,
-        (
-            compiled.egress.port_policy_id(),
-            compiled.ingress.port_policy_id(),
-        ),
-        compiled.egress_default_deny,
+        PortConfigFields {
+            slot,
+            mac,
+            policy: (
+                compiled.egress.port_policy_id(),
+                compiled.ingress.port_policy_id(),
+            ),
+            egress_default_deny: compiled.egress_default_deny,
+        },
     )
 }
 
@@ -553,28 +628,33 @@ fn wait_for_readers() {
     }
 }
 
-fn write_port_config(
-    ebpf: &mut Ebpf,
-    ifindex: u32,
+/// What `sdn_port` holds for a port, in domain terms.
+struct PortConfigFields {
+    slot: u32,
     mac: [u8; 6],
-    (egress, ingress): (u32, u32),
+    /// (egress, ingress) policy ids.
+    policy: (u32, u32),
     egress_default_deny: bool,
-) -> Result<()> {
+}
+
+fn write_port_config(ebpf: &mut Ebpf, ifindex: u32, fields: PortConfigFields) -> Result<()> {
     let mut ports: HashMap<_, u32, PortConfig> =
         HashMap::try_from(map_mut(ebpf, names::PORT_MAP)?).map_err(map_err(names::PORT_MAP))?;
     let mut policy = [0u32; abi::SDN_DIR_COUNT as usize];
-    policy[abi::SDN_DIR_EGRESS as usize] = egress;
-    policy[abi::SDN_DIR_INGRESS as usize] = ingress;
+    policy[abi::SDN_DIR_EGRESS as usize] = fields.policy.0;
+    policy[abi::SDN_DIR_INGRESS as usize] = fields.policy.1;
     let cfg = PortConfig {
         policy,
-        flags: if egress_default_deny {
+        flags: if fields.egress_default_deny {
             abi::SDN_PORT_EGRESS_DEFAULT_DENY
         } else {
             0
         },
         denied_events_per_sec: 0,
-        mac,
+        mac: fields.mac,
         pad: [0; 2],
+        slot: fields.slot,
+        pad2: 0,
     };
     ports
         .insert(ifindex, cfg, 0)
@@ -683,17 +763,6 @@ fn forget_port(ebpf: &mut Ebpf, ifindex: u32, installed: &Installed) -> Result<(
             ignore_missing(addrs.remove(&key), names::PORT_ADDR_MAP)?;
         }
     }
-    {
-        let mut stats: PerCpuHashMap<_, MeterKey, PortStats> =
-            PerCpuHashMap::try_from(map_mut(ebpf, names::PORT_STATS_MAP)?)
-                .map_err(map_err(names::PORT_STATS_MAP))?;
-        for direction in [abi::SDN_DIR_EGRESS, abi::SDN_DIR_INGRESS] {
-            ignore_missing(
-                stats.remove(&MeterKey { ifindex, direction }),
-                names::PORT_STATS_MAP,
-            )?;
-        }
-    }
     if let Some(compiled) = &installed.compiled {
         let all = PolicyDiff {
             remote_deletes: compiled.remote_entries().copied().collect(),
@@ -704,6 +773,57 @@ fn forget_port(ebpf: &mut Ebpf, ifindex: u32, installed: &Installed) -> Result<(
     }
     remove_flows(ebpf, |k, _| k.ifindex == ifindex)?;
     Ok(())
+}
+
+/// Keeps `sdn_clock` current from a thread of its own; stops when dropped.
+struct ClockTicker {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ClockTicker {
+    fn start(fd: std::os::fd::OwnedFd) -> ClockTicker {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let map = aya::maps::MapData::from_fd(fd).map(aya::maps::Map::Array);
+            let Ok(map) = map else {
+                tracing::error!(
+                    "cannot open sdn_clock; the programs fall back to the kernel's clock"
+                );
+                return;
+            };
+            let Ok(mut clock) = Array::<_, u64>::try_from(map) else {
+                return;
+            };
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let _ = clock.set(0, coarse_ns(), 0);
+                std::thread::sleep(Duration::from_millis(u64::from(abi::SDN_CLOCK_TICK_MS)));
+            }
+            // Leave no frozen clock behind: the programs go back to asking the kernel.
+            let _ = clock.set(0, 0, 0);
+        });
+        ClockTicker {
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for ClockTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// CLOCK_MONOTONIC_COARSE in ns: what `bpf_ktime_get_coarse_ns` returns.
+pub fn coarse_ns() -> u64 {
+    let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC_COARSE)
+        .expect("CLOCK_MONOTONIC_COARSE is always available");
+    ts.tv_sec() as u64 * 1_000_000_000 + ts.tv_nsec() as u64
 }
 
 /// One direction of a port: traffic by class, and verdicts by who decided them.
