@@ -20,7 +20,8 @@ commands:
   demo [--seconds N]  a live lab: real traffic, live per-port counters; Ctrl-C cleans up
   lab-clean       remove namespaces, links, pins and processes left by crashed labs
   bench maglev    Maglev table quality and speed -> target/bench/maglev.json
-  bench dataplane security-group program cost vs empty XDP, 10/10k/100k rules -> target/bench/dataplane.json";
+  bench dataplane security-group program cost vs empty XDP, 10/10k/100k rules -> target/bench/dataplane.json
+  bench control-plane  sync latency at 10/100/1000 agents -> target/bench/control-plane.json";
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -31,6 +32,10 @@ fn main() -> Result<()> {
         ["test"] => test::run(),
         ["bench", "maglev"] => bench::maglev::run(),
         ["bench", "dataplane"] => release_bin("sdn-bench", &["dataplane"]),
+        ["bench", "control-plane"] => {
+            deps::run(false)?;
+            bench::control_plane::run()
+        }
         ["demo"] => lab_command(&["demo"]),
         ["demo", "--seconds", n] => lab_command(&["demo", "--seconds", n]),
         ["lab-clean"] => lab_command(&["clean"]),
