@@ -301,4 +301,217 @@ struct sdn_event_budget {
 };
 _Static_assert(sizeof(struct sdn_event_budget) == 16, "sdn_event_budget size");
 
+/* ---- Load balancer ----------------------------------------------------------------------------
+ *
+ * Two objects (docs/nlb.md):
+ *  - lb.bpf.c, XDP on the uplink of `lb` nodes: (VIP, port, proto) -> service (sdn_lb_svc); a flow
+ *    found in sdn_lb_ct keeps its backend while the backend is up; a new flow takes the backend of
+ *    slot `sdn_lb_flow_hash() % table_size` of the service's Maglev table (a range of the flat
+ *    array sdn_lb_maglev); the frame leaves again (XDP_TX) encapsulated in GENEVE (outer IPv4 + UDP
+ *    port SDN_LB_GENEVE_PORT, VNI = the backend's index) toward the backend's hypervisor (VTEP).
+ *  - lb_backend.bpf.c, on a hypervisor: XDP on the uplink decapsulates, DNATs (VIP, port) to the
+ *    instance's (address, target port) by (VIP, port, proto, backend) and tracks the flow
+ *    (sdn_lbhv_ct); TC on the instance port's receive side reverse-NATs the replies (source back to
+ *    VIP:port), which then leave for the client directly (DSR).
+ * Addresses and ports in keys are in network order (as on the wire). IPv4 only for now.
+ */
+
+/* GENEVE (RFC 8926) as the LB encapsulation: the VNI carries the backend index. */
+#define SDN_LB_GENEVE_PORT 6081
+#define SDN_LB_GENEVE_PROTO_IPV4 0x0800   /* GENEVE protocol type of an inner IPv4 packet */
+#define SDN_LB_ENCAP_OVERHEAD 36          /* outer IPv4 (20) + UDP (8) + GENEVE (8) */
+#define SDN_LB_ENCAP_SPORT_BASE 0xc000    /* outer UDP source = base | (flow hash & mask) */
+#define SDN_LB_ENCAP_SPORT_MASK 0x3fff
+#define SDN_LB_DEFAULT_MTU 1500           /* sdn_lb_config.mtu when 0 */
+#define SDN_LB_NO_BACKEND 0xffffffff      /* a Maglev slot that points nowhere */
+#define SDN_LB_MAX_BACKEND_INDEX 0xffffff /* backend indices fit the 24-bit VNI */
+
+/* sdn_lb_svc_value.flags */
+#define SDN_LB_SVC_SOURCE_IP 0x1 /* hash the client address only ("source-ip" affinity) */
+
+/* sdn_lb_vip_value.flags */
+#define SDN_LB_VIP_ECHO 0x1 /* answer ICMP echo requests to the VIP */
+
+/* sdn_lb_backend.flags */
+#define SDN_LB_BACKEND_UP 0x1 /* may keep its flows (draining backends are up, without slots) */
+
+/* Capacities; -D overrides them. */
+#ifndef SDN_LB_MAX_SERVICES
+#define SDN_LB_MAX_SERVICES 4096
+#endif
+#ifndef SDN_LB_MAX_VIPS
+#define SDN_LB_MAX_VIPS 4096
+#endif
+#ifndef SDN_LB_MAX_BACKENDS
+#define SDN_LB_MAX_BACKENDS 65536
+#endif
+#ifndef SDN_LB_MAGLEV_SLOTS
+#define SDN_LB_MAGLEV_SLOTS 4194304 /* all services' tables, 64 x 65537 and some */
+#endif
+#ifndef SDN_LB_CT_MAX
+#define SDN_LB_CT_MAX 262144
+#endif
+#ifndef SDN_LB_MAX_DNAT
+#define SDN_LB_MAX_DNAT 65536
+#endif
+#define SDN_LB_FRAG_MAX 65536
+
+/* What the LB programs did (sdn_lb_stats and sdn_lbhv_stats index; per CPU). */
+#define SDN_LB_STAT_NEW_FLOW 0     /* LB node: a new flow took a backend from the Maglev table */
+#define SDN_LB_STAT_TRACKED 1      /* LB node: a flow found in conntrack kept its backend */
+#define SDN_LB_STAT_REPICKED 2     /* LB node: a tracked flow's backend was down: picked anew */
+#define SDN_LB_STAT_FRAGMENT 3     /* a later fragment followed its first fragment */
+#define SDN_LB_STAT_ECHO_REPLY 4   /* LB node: an echo request to a VIP answered */
+#define SDN_LB_STAT_PASS 5         /* not load-balanced traffic, passed untouched */
+#define SDN_LB_STAT_DECAP 6        /* hypervisor: decapsulated and DNATed */
+#define SDN_LB_STAT_RNAT 7         /* hypervisor: a reply reverse-NATed to VIP:port */
+#define SDN_LB_STAT_COUNT 8
+
+/* Why an LB program dropped a frame (sdn_lb_drops and sdn_lbhv_drops index; per CPU). */
+#define SDN_LB_DROP_MALFORMED 0      /* a cut or inconsistent header, addressed to a VIP */
+#define SDN_LB_DROP_NO_BACKEND 1     /* the Maglev slot points to no backend, or to one down */
+#define SDN_LB_DROP_FRAG_UNTRACKED 2 /* a later fragment to a VIP whose first was not seen */
+#define SDN_LB_DROP_TOO_BIG 3        /* encapsulated, the packet would exceed the underlay MTU */
+#define SDN_LB_DROP_ADJUST 4         /* bpf_xdp_adjust_head refused */
+#define SDN_LB_DROP_NO_CONFIG 5      /* the node's underlay address is not configured */
+#define SDN_LB_DROP_NO_DNAT 6        /* hypervisor: no (VIP, port, proto, backend) entry */
+#define SDN_LB_DROP_BAD_ENCAP 7      /* hypervisor: GENEVE with another version/protocol, cut */
+#define SDN_LB_DROP_FRAG_ECHO 8      /* a fragmented echo request to a VIP (never answered) */
+#define SDN_LB_DROP_COUNT 9
+
+/* sdn_lb_config / sdn_lbhv_config [0]: this node's underlay. */
+struct sdn_lb_config {
+	__be32 underlay; /* LB node: the outer source; hypervisor: the VTEP it decapsulates for */
+	__u16 mtu;       /* underlay IP MTU; 0 = SDN_LB_DEFAULT_MTU */
+	__u16 pad;
+};
+_Static_assert(sizeof(struct sdn_lb_config) == 8, "sdn_lb_config size");
+
+/* sdn_lb_svc (hash): a service. */
+struct sdn_lb_svc_key {
+	__be32 vip;
+	__be16 port;
+	__u8 proto; /* IPPROTO_TCP or IPPROTO_UDP */
+	__u8 pad;
+};
+_Static_assert(sizeof(struct sdn_lb_svc_key) == 8, "sdn_lb_svc_key size");
+
+struct sdn_lb_svc_value {
+	__u32 id;         /* user space's service number; a conntrack entry of another id is stale */
+	__u32 table_base; /* first slot of the service's Maglev table in sdn_lb_maglev */
+	__u32 table_size; /* M, prime; 0 = no table (every new flow is dropped as no-backend) */
+	__u32 flags;      /* SDN_LB_SVC_* */
+};
+_Static_assert(sizeof(struct sdn_lb_svc_value) == 16, "sdn_lb_svc_value size");
+
+/* sdn_lb_vip (hash): VIP address (__be32) -> what the node does for the VIP itself. */
+struct sdn_lb_vip_value {
+	__u32 flags; /* SDN_LB_VIP_* */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct sdn_lb_vip_value) == 8, "sdn_lb_vip_value size");
+
+/* sdn_lb_maglev (array of __u32): slot -> backend index, or SDN_LB_NO_BACKEND. */
+
+/* sdn_lb_backend (array): backend index -> where it lives. */
+struct sdn_lb_backend {
+	__be32 vtep;        /* the underlay address of the backend's hypervisor */
+	__u32 flags;        /* SDN_LB_BACKEND_* */
+	__u8 nexthop_mac[6]; /* the MAC toward the VTEP (the VTEP's, or the gateway's) */
+	__u8 pad[2];
+};
+_Static_assert(sizeof(struct sdn_lb_backend) == 16, "sdn_lb_backend size");
+
+/* sdn_lb_backend_stats (per-CPU array): backend index -> what the LB node sent it. */
+struct sdn_lb_backend_stats {
+	__u64 packets;
+	__u64 bytes;
+	__u64 new_flows;
+};
+_Static_assert(sizeof(struct sdn_lb_backend_stats) == 24, "sdn_lb_backend_stats size");
+
+/* sdn_lb_ct (LRU) on LB nodes: a client flow to a VIP (the inbound direction only). */
+struct sdn_lb_ct_key {
+	__be32 client;
+	__be32 vip;
+	__be16 client_port;
+	__be16 vip_port;
+	__u8 proto;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct sdn_lb_ct_key) == 16, "sdn_lb_ct_key size");
+
+struct sdn_lb_ct_value {
+	__u64 created_ns;
+	__u64 last_seen_ns;
+	__u64 packets;
+	__u64 bytes;
+	__u32 backend; /* backend index */
+	__u32 svc_id;  /* sdn_lb_svc_value.id when the flow was opened */
+	__u8 state;    /* SDN_CT_* as far as one direction tells (SYN, FIN, RST) */
+	__u8 pad[7];
+};
+_Static_assert(sizeof(struct sdn_lb_ct_value) == 48, "sdn_lb_ct_value size");
+
+/* sdn_lb_frag / sdn_lbhv_frag (LRU): a fragmented datagram whose first fragment was seen. */
+struct sdn_lb_frag_key {
+	__be32 src;
+	__be32 dst;
+	__u32 id; /* IPv4 identification, host order */
+	__u8 proto;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct sdn_lb_frag_key) == 16, "sdn_lb_frag_key size");
+
+struct sdn_lb_frag_value {
+	__u64 expires_ns;
+	__u32 backend; /* backend index */
+	__u32 hash;    /* LB node: the first fragment's flow hash (the outer UDP source port) */
+	__be32 addr;   /* hypervisor: the instance address the datagram is DNATed to */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct sdn_lb_frag_value) == 24, "sdn_lb_frag_value size");
+
+/* sdn_lbhv_dnat (hash) on hypervisors: which instance address and port a backend stands for. */
+struct sdn_lb_dnat_key {
+	__be32 vip;
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+	__u32 backend; /* backend index, as carried in the GENEVE VNI */
+};
+_Static_assert(sizeof(struct sdn_lb_dnat_key) == 12, "sdn_lb_dnat_key size");
+
+struct sdn_lb_dnat_value {
+	__be32 addr; /* the instance's address */
+	__be16 port; /* the service's target port */
+	__u16 pad;
+};
+_Static_assert(sizeof(struct sdn_lb_dnat_value) == 8, "sdn_lb_dnat_value size");
+
+/* sdn_lbhv_ct (LRU) on hypervisors: a DNATed flow, keyed as the instance sees it. */
+struct sdn_lb_nat_key {
+	__be32 client;
+	__be32 instance;
+	__be16 client_port;
+	__be16 instance_port; /* the target port */
+	__u8 proto;
+	__u8 pad[3];
+};
+_Static_assert(sizeof(struct sdn_lb_nat_key) == 16, "sdn_lb_nat_key size");
+
+struct sdn_lb_nat_value {
+	__u64 created_ns;
+	__u64 last_seen_ns;
+	__u64 packets[SDN_DIR_COUNT]; /* [SDN_DIR_INGRESS] toward the instance, [EGRESS] replies */
+	__u64 bytes[SDN_DIR_COUNT];
+	__be32 vip;
+	__be16 vip_port;
+	__u8 state;    /* SDN_CT_* */
+	__u8 fin_seen; /* bit per direction */
+	__u32 backend;
+	__u32 pad;
+};
+_Static_assert(sizeof(struct sdn_lb_nat_value) == 64, "sdn_lb_nat_value size");
+
 #endif /* SDN_ABI_H */

@@ -268,6 +268,228 @@ pub struct EventBudget {
     pub suppressed: u32,
 }
 
+// ---- Load balancer (`lb.bpf.c`, `lb_backend.bpf.c`) ------------------------------------------
+
+/// Mirrors `struct sdn_lb_config`: a node's underlay, for `sdn_lb_config` and `sdn_lbhv_config`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbConfig {
+    /// LB node: the outer source address; hypervisor: the VTEP it decapsulates for. Network order.
+    pub underlay: [u8; 4],
+    /// Underlay IP MTU; 0 = `SDN_LB_DEFAULT_MTU`.
+    pub mtu: u16,
+    /// Zero.
+    pub pad: u16,
+}
+
+/// Mirrors `struct sdn_lb_svc_key`: (VIP, port, protocol) of a service.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LbSvcKey {
+    /// The VIP, network order.
+    pub vip: [u8; 4],
+    /// The service port, big-endian.
+    pub port: u16,
+    /// IP protocol number (TCP or UDP).
+    pub proto: u8,
+    /// Zero.
+    pub pad: u8,
+}
+
+/// Mirrors `struct sdn_lb_svc_value`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbSvcValue {
+    /// User space's service number; conntrack entries of another number are stale.
+    pub id: u32,
+    /// First slot of the service's Maglev table in `sdn_lb_maglev`.
+    pub table_base: u32,
+    /// The table's size (prime); 0 = no table.
+    pub table_size: u32,
+    /// `SDN_LB_SVC_*`.
+    pub flags: u32,
+}
+
+/// Mirrors `struct sdn_lb_vip_value`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbVipValue {
+    /// `SDN_LB_VIP_*`.
+    pub flags: u32,
+    /// Zero.
+    pub pad: u32,
+}
+
+/// Mirrors `struct sdn_lb_backend`: where a backend lives.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbBackend {
+    /// The underlay address of the backend's hypervisor, network order.
+    pub vtep: [u8; 4],
+    /// `SDN_LB_BACKEND_*`.
+    pub flags: u32,
+    /// The MAC toward the VTEP.
+    pub nexthop_mac: [u8; 6],
+    /// Zero.
+    pub pad: [u8; 2],
+}
+
+/// Mirrors `struct sdn_lb_backend_stats` (per CPU).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbBackendStats {
+    /// Packets sent to the backend.
+    pub packets: u64,
+    /// Their bytes (as received).
+    pub bytes: u64,
+    /// Flows the backend was picked for.
+    pub new_flows: u64,
+}
+
+/// Mirrors `struct sdn_lb_ct_key`: a client flow to a VIP.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LbCtKey {
+    /// Client address, network order.
+    pub client: [u8; 4],
+    /// VIP, network order.
+    pub vip: [u8; 4],
+    /// Client port, big-endian.
+    pub client_port: u16,
+    /// VIP port, big-endian.
+    pub vip_port: u16,
+    /// IP protocol number.
+    pub proto: u8,
+    /// Zero.
+    pub pad: [u8; 3],
+}
+
+/// Mirrors `struct sdn_lb_ct_value`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbCtValue {
+    /// CLOCK_MONOTONIC at creation, ns.
+    pub created_ns: u64,
+    /// CLOCK_MONOTONIC of the last packet, ns.
+    pub last_seen_ns: u64,
+    /// Packets seen.
+    pub packets: u64,
+    /// Bytes seen.
+    pub bytes: u64,
+    /// Backend index.
+    pub backend: u32,
+    /// Service number when the flow was opened.
+    pub svc_id: u32,
+    /// `SDN_CT_*`.
+    pub state: u8,
+    /// Zero.
+    pub pad: [u8; 7],
+}
+
+/// Mirrors `struct sdn_lb_frag_key`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LbFragKey {
+    /// Source address, network order.
+    pub src: [u8; 4],
+    /// Destination address, network order.
+    pub dst: [u8; 4],
+    /// IPv4 identification, host order.
+    pub id: u32,
+    /// IP protocol number.
+    pub proto: u8,
+    /// Zero.
+    pub pad: [u8; 3],
+}
+
+/// Mirrors `struct sdn_lb_frag_value`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbFragValue {
+    /// CLOCK_MONOTONIC after which later fragments no longer follow, ns.
+    pub expires_ns: u64,
+    /// Backend index.
+    pub backend: u32,
+    /// LB node: the first fragment's flow hash.
+    pub hash: u32,
+    /// Hypervisor: the address the datagram is translated to, network order.
+    pub addr: [u8; 4],
+    /// Zero.
+    pub pad: u32,
+}
+
+/// Mirrors `struct sdn_lb_dnat_key`: (VIP, port, protocol, backend index).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LbDnatKey {
+    /// VIP, network order.
+    pub vip: [u8; 4],
+    /// Service port, big-endian.
+    pub port: u16,
+    /// IP protocol number.
+    pub proto: u8,
+    /// Zero.
+    pub pad: u8,
+    /// Backend index (the GENEVE VNI).
+    pub backend: u32,
+}
+
+/// Mirrors `struct sdn_lb_dnat_value`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbDnatValue {
+    /// The instance's address, network order.
+    pub addr: [u8; 4],
+    /// The target port, big-endian.
+    pub port: u16,
+    /// Zero.
+    pub pad: u16,
+}
+
+/// Mirrors `struct sdn_lb_nat_key`: a DNATed flow as the instance sees it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LbNatKey {
+    /// Client address, network order.
+    pub client: [u8; 4],
+    /// Instance address, network order.
+    pub instance: [u8; 4],
+    /// Client port, big-endian.
+    pub client_port: u16,
+    /// Target port, big-endian.
+    pub instance_port: u16,
+    /// IP protocol number.
+    pub proto: u8,
+    /// Zero.
+    pub pad: [u8; 3],
+}
+
+/// Mirrors `struct sdn_lb_nat_value`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LbNatValue {
+    /// CLOCK_MONOTONIC at creation, ns.
+    pub created_ns: u64,
+    /// CLOCK_MONOTONIC of the last packet, ns.
+    pub last_seen_ns: u64,
+    /// Packets by direction (`SDN_DIR_INGRESS` toward the instance).
+    pub packets: [u64; SDN_DIR_COUNT as usize],
+    /// Bytes by direction.
+    pub bytes: [u64; SDN_DIR_COUNT as usize],
+    /// The VIP, network order.
+    pub vip: [u8; 4],
+    /// The VIP port, big-endian.
+    pub vip_port: u16,
+    /// `SDN_CT_*`.
+    pub state: u8,
+    /// FIN seen, a bit per direction.
+    pub fin_seen: u8,
+    /// Backend index.
+    pub backend: u32,
+    /// Zero.
+    pub pad: u32,
+}
+
 /// The LPM-trie key of `sdn_remote`: `struct sdn_remote_key` as aya spells LPM keys (prefix
 /// length, then the key's data: the policy id in host order and the 16-byte address).
 pub fn remote_lpm_key(
@@ -340,6 +562,20 @@ pod!(
     FragValue,
     FlowEvent,
     EventBudget,
+    LbConfig,
+    LbSvcKey,
+    LbSvcValue,
+    LbVipValue,
+    LbBackend,
+    LbBackendStats,
+    LbCtKey,
+    LbCtValue,
+    LbFragKey,
+    LbFragValue,
+    LbDnatKey,
+    LbDnatValue,
+    LbNatKey,
+    LbNatValue,
 );
 
 /// The layout of one mirrored struct, as the Rust compiler lays it out.
@@ -468,6 +704,84 @@ pub fn mirrors() -> Vec<Mirror> {
             last_refill_ns,
             tokens,
             suppressed
+        ),
+        // ---- Load balancer
+        mirror!(LbConfig, "sdn_lb_config", underlay, mtu, pad),
+        mirror!(LbSvcKey, "sdn_lb_svc_key", vip, port, proto, pad),
+        mirror!(
+            LbSvcValue,
+            "sdn_lb_svc_value",
+            id,
+            table_base,
+            table_size,
+            flags
+        ),
+        mirror!(LbVipValue, "sdn_lb_vip_value", flags, pad),
+        mirror!(LbBackend, "sdn_lb_backend", vtep, flags, nexthop_mac, pad),
+        mirror!(
+            LbBackendStats,
+            "sdn_lb_backend_stats",
+            packets,
+            bytes,
+            new_flows
+        ),
+        mirror!(
+            LbCtKey,
+            "sdn_lb_ct_key",
+            client,
+            vip,
+            client_port,
+            vip_port,
+            proto,
+            pad
+        ),
+        mirror!(
+            LbCtValue,
+            "sdn_lb_ct_value",
+            created_ns,
+            last_seen_ns,
+            packets,
+            bytes,
+            backend,
+            svc_id,
+            state,
+            pad
+        ),
+        mirror!(LbFragKey, "sdn_lb_frag_key", src, dst, id, proto, pad),
+        mirror!(
+            LbFragValue,
+            "sdn_lb_frag_value",
+            expires_ns,
+            backend,
+            hash,
+            addr,
+            pad
+        ),
+        mirror!(LbDnatKey, "sdn_lb_dnat_key", vip, port, proto, pad, backend),
+        mirror!(LbDnatValue, "sdn_lb_dnat_value", addr, port, pad),
+        mirror!(
+            LbNatKey,
+            "sdn_lb_nat_key",
+            client,
+            instance,
+            client_port,
+            instance_port,
+            proto,
+            pad
+        ),
+        mirror!(
+            LbNatValue,
+            "sdn_lb_nat_value",
+            created_ns,
+            last_seen_ns,
+            packets,
+            bytes,
+            vip,
+            vip_port,
+            state,
+            fin_seen,
+            backend,
+            pad
         ),
     ]
 }

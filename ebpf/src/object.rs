@@ -28,8 +28,22 @@ pub const EMPTY: Object = Object {
     bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/empty.bpf.o")),
 };
 
+/// Load balancer on `lb` nodes: `sdn_lb_xdp` (XDP on the uplink: service lookup, conntrack,
+/// Maglev, GENEVE encapsulation toward the backend's hypervisor, echo replies for VIPs).
+pub const LB: Object = Object {
+    name: "lb",
+    bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lb.bpf.o")),
+};
+
+/// Load balancer on a backend's hypervisor: `sdn_lbhv_decap` (XDP on the uplink: decapsulate,
+/// DNAT, track) and `sdn_lbhv_rnat` (TC on the instance port's receive side: reverse NAT).
+pub const LB_BACKEND: Object = Object {
+    name: "lb_backend",
+    bytes: aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/lb_backend.bpf.o")),
+};
+
 /// Every object this crate builds.
-pub const ALL: &[Object] = &[METERING, PORT, EMPTY];
+pub const ALL: &[Object] = &[METERING, PORT, EMPTY, LB, LB_BACKEND];
 
 /// Program and map names, the same strings as in the C sources.
 pub mod names {
@@ -73,4 +87,44 @@ pub mod names {
     pub const EVENT_BUDGET_MAP: &str = "sdn_event_budget";
     /// The agent's clock (CLOCK_MONOTONIC_COARSE ns), read by the programs.
     pub const CLOCK_MAP: &str = "sdn_clock";
+
+    // ---- Load balancer (docs/nlb.md)
+    /// XDP on the uplink of `lb` nodes.
+    pub const LB_XDP: &str = "sdn_lb_xdp";
+    /// The LB node's underlay (`[0]`).
+    pub const LB_CONFIG_MAP: &str = "sdn_lb_config";
+    /// (VIP, port, proto) -> service.
+    pub const LB_SVC_MAP: &str = "sdn_lb_svc";
+    /// VIP -> what the node does for the VIP itself (echo).
+    pub const LB_VIP_MAP: &str = "sdn_lb_vip";
+    /// Every service's Maglev table: slot -> backend index.
+    pub const LB_MAGLEV_MAP: &str = "sdn_lb_maglev";
+    /// Backend index -> VTEP and state.
+    pub const LB_BACKEND_MAP: &str = "sdn_lb_backend";
+    /// Backend index -> packets, bytes, new flows (per CPU).
+    pub const LB_BACKEND_STATS_MAP: &str = "sdn_lb_backend_stats";
+    /// LB node conntrack.
+    pub const LB_CT_MAP: &str = "sdn_lb_ct";
+    /// LB node fragment tracking.
+    pub const LB_FRAG_MAP: &str = "sdn_lb_frag";
+    /// LB node outcomes (`SDN_LB_STAT_*`).
+    pub const LB_STATS_MAP: &str = "sdn_lb_stats";
+    /// LB node drops (`SDN_LB_DROP_*`).
+    pub const LB_DROPS_MAP: &str = "sdn_lb_drops";
+    /// XDP on a hypervisor's uplink: decapsulation and DNAT.
+    pub const LBHV_DECAP: &str = "sdn_lbhv_decap";
+    /// TC on an instance port's receive side: reverse NAT of replies.
+    pub const LBHV_RNAT: &str = "sdn_lbhv_rnat";
+    /// The hypervisor's VTEP (`[0]`).
+    pub const LBHV_CONFIG_MAP: &str = "sdn_lbhv_config";
+    /// (VIP, port, proto, backend) -> (instance address, target port).
+    pub const LBHV_DNAT_MAP: &str = "sdn_lbhv_dnat";
+    /// Hypervisor conntrack of DNATed flows.
+    pub const LBHV_CT_MAP: &str = "sdn_lbhv_ct";
+    /// Hypervisor fragment tracking (both directions).
+    pub const LBHV_FRAG_MAP: &str = "sdn_lbhv_frag";
+    /// Hypervisor outcomes (`SDN_LB_STAT_*`).
+    pub const LBHV_STATS_MAP: &str = "sdn_lbhv_stats";
+    /// Hypervisor drops (`SDN_LB_DROP_*`).
+    pub const LBHV_DROPS_MAP: &str = "sdn_lbhv_drops";
 }
