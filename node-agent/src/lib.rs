@@ -11,3 +11,5 @@ pub mod netns;
 pub mod network;
 pub mod policy;
 pub mod port_dataplane;
+pub mod desired;
+pub mod rule_ids;
