@@ -151,6 +151,14 @@ static __always_inline int sdn_lb_echo_reply(void *data, void *data_end, struct 
 	return XDP_TX;
 }
 
+/* Whether `inner_len` bytes of IPv4 still fit the underlay MTU once encapsulated. */
+static __always_inline int sdn_lb_fits(struct sdn_lb_config *cfg, __u16 inner_len)
+{
+	__u32 mtu = cfg->mtu ? cfg->mtu : SDN_LB_DEFAULT_MTU;
+
+	return (__u32)inner_len + SDN_LB_ENCAP_OVERHEAD <= mtu;
+}
+
 /* Encapsulates the IPv4 packet at offset ETH_HLEN in GENEVE toward `b` and returns XDP_TX. */
 static __always_inline int sdn_lb_encap(struct xdp_md *ctx, struct sdn_lb_config *cfg,
 					struct sdn_lb_backend *b, __u32 backend, __u32 hash,
@@ -158,10 +166,6 @@ static __always_inline int sdn_lb_encap(struct xdp_md *ctx, struct sdn_lb_config
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	__u32 mtu = cfg->mtu ? cfg->mtu : SDN_LB_DEFAULT_MTU;
-
-	if ((__u32)inner_len + SDN_LB_ENCAP_OVERHEAD > mtu)
-		return sdn_lb_drop(SDN_LB_DROP_TOO_BIG, len);
 
 	/* Ethernet padding after the inner packet would end up inside the outer one: trim it. */
 	__u32 frame = ETH_HLEN + (__u32)inner_len;
@@ -308,6 +312,8 @@ static __always_inline int sdn_lb_node(struct xdp_md *ctx)
 			struct sdn_lb_config *cfg = bpf_map_lookup_elem(&sdn_lb_config, &zero);
 			if (!cfg || cfg->underlay == 0)
 				return sdn_lb_drop(SDN_LB_DROP_NO_CONFIG, len);
+			if (!sdn_lb_fits(cfg, tot))
+				return sdn_lb_drop(SDN_LB_DROP_TOO_BIG, len);
 			sdn_lb_count(&sdn_lb_stats, SDN_LB_STAT_FRAGMENT, len);
 			/* The same backend and outer source port as the first fragment. */
 			return sdn_lb_encap(ctx, cfg, b, fv->backend, fv->hash, tot, len);
@@ -328,6 +334,8 @@ static __always_inline int sdn_lb_node(struct xdp_md *ctx)
 	struct sdn_lb_config *cfg = bpf_map_lookup_elem(&sdn_lb_config, &zero);
 	if (!cfg || cfg->underlay == 0)
 		return sdn_lb_drop(SDN_LB_DROP_NO_CONFIG, len);
+	if (!sdn_lb_fits(cfg, tot))
+		return sdn_lb_drop(SDN_LB_DROP_TOO_BIG, len); /* before any state is written */
 
 	__u32 hash = (svc->flags & SDN_LB_SVC_SOURCE_IP)
 			     ? sdn_lb_source_hash(client)
