@@ -38,7 +38,13 @@ pub struct Cli {
     )]
     pub controller: String,
     /// Plaintext gRPC, for a controller started with --insecure (labs, tests).
-    #[arg(long, global = true, env = "SDNCTL_INSECURE")]
+    #[arg(
+        long,
+        global = true,
+        env = "SDNCTL_INSECURE",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
     pub insecure: bool,
     /// CA certificate (PEM) that signed the controller's server certificate.
     #[arg(long, global = true, env = "SDNCTL_CA", value_name = "PEM")]

@@ -110,6 +110,9 @@ pub enum Error {
         /// The subcommand.
         command: &'static str,
     },
+    /// Output could not be written.
+    #[error("cannot write output: {0}")]
+    Write(#[source] std::io::Error),
     /// Output could not be encoded.
     #[error("cannot encode output as {format}: {reason}")]
     Encode {
@@ -196,12 +199,13 @@ fn rpc_line(r: &Rpc) -> String {
         Code::Unimplemented => ("not supported by this controller", ""),
         _ => ("controller error", ""),
     };
-    // The controller's own advice wins when it already says to retry.
-    let hint = if r.code == Code::Aborted && r.message.contains("retry") {
-        ""
-    } else {
-        hint
+    // The controller's own advice wins when it already gives it.
+    let advised = match r.code {
+        Code::Aborted => r.message.contains("retry"),
+        Code::PermissionDenied | Code::Unauthenticated => r.message.contains("certificate"),
+        _ => false,
     };
+    let hint = if advised { "" } else { hint };
     if r.message.is_empty() {
         format!("{}: {what} ({:?}){field}{hint}", r.action, r.code)
     } else {
@@ -215,7 +219,7 @@ impl Error {
         match self {
             Error::Unreachable { .. } => Exit::Unreachable,
             Error::Handshake { .. } => Exit::PermissionDenied,
-            Error::ReadFile { .. } | Error::Encode { .. } => Exit::Other,
+            Error::ReadFile { .. } | Error::Encode { .. } | Error::Write(_) => Exit::Other,
             Error::Usage(_) => Exit::Usage,
             Error::NotConverged { .. } => Exit::NotConverged,
             Error::NotYet { .. } => Exit::NotYet,

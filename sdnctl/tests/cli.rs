@@ -456,6 +456,61 @@ async fn resources_status_and_errors_through_the_binary() {
     assert_eq!(group["rules"].as_array().unwrap().len(), 2);
     assert_eq!(group["revoked_rule_ids"][0], ssh_rule.as_str());
 
+    // A load balancer over the port: services, backends, health; drain; delete.
+    let backend = format!("web={pid}");
+    let lb = sdnctl(
+        a,
+        &[
+            "lbs",
+            "create",
+            "--name",
+            "www",
+            "--vip",
+            "203.0.113.10",
+            "--service",
+            "web tcp 80 to 8080",
+            "--backend",
+            &backend,
+            "--health-check",
+            "web http path /healthz",
+            "-o",
+            "json",
+        ],
+    )
+    .await
+    .ok()
+    .json();
+    assert_eq!(keys(&lb), golden_keys("lb"));
+    let lid = id(&lb);
+    assert_eq!(lb["services"][0]["spec"], "web tcp 80 to 8080 maglev");
+    assert_eq!(lb["services"][0]["backends"][0]["weight"], 100);
+    assert_eq!(lb["services"][0]["health_check"]["http_path"], "/healthz");
+    let shown = sdnctl(a, &["lbs", "get", &lid]).await.ok();
+    assert!(shown.stdout.contains("BACKEND PORT"), "{}", shown.stdout);
+    assert!(shown.stdout.contains(&pid) && shown.stdout.contains("unknown"));
+    let drain = format!("web={pid}:0");
+    let lb = sdnctl(
+        a,
+        &["lbs", "update", &lid, "--backend", &drain, "-o", "json"],
+    )
+    .await
+    .ok()
+    .json();
+    assert_eq!(lb["services"][0]["backends"][0]["weight"], 0);
+    let list = sdnctl(a, &["lbs", "list"]).await.ok();
+    assert!(list.stdout.contains("web/tcp:80") && list.stdout.contains("0/1 healthy"));
+    let e = sdnctl(a, &["ports", "delete", &pid]).await.fails(9);
+    assert!(
+        e.stderr.contains(&lid),
+        "the message names the lb: {}",
+        e.stderr
+    );
+    let e = sdnctl(a, &["lbs", "update", &lid, "--backend", "api=x"])
+        .await
+        .fails(2);
+    assert!(e.stderr.contains("no service `api`"), "{}", e.stderr);
+    sdnctl(a, &["lbs", "delete", &lid]).await.ok();
+
     // Delete everything; a port leaves once its node acknowledged, so the network may refuse
     // briefly (exit 9) until then.
     for p in [&pid, &lagging_port] {

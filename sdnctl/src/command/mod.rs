@@ -192,11 +192,10 @@ fn check_specs(cmd: &Command) -> Result<()> {
 /// Runs `cli`, writing its output to `out`. A failure is returned after whatever output the
 /// command produced (`status` prints the receipt, then fails when nodes lag).
 pub async fn run(cli: Cli, out: &mut dyn Write) -> Result<()> {
-    let write = |out: &mut dyn Write, s: &str| {
-        out.write_all(s.as_bytes()).map_err(|e| Error::Encode {
-            format: "text",
-            reason: format!("cannot write output: {e}"),
-        })
+    // A closed pipe (`sdnctl ... | head`) is not an error.
+    let write = |out: &mut dyn Write, s: &str| match out.write_all(s.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::Write(e)),
+        _ => Ok(()),
     };
     match &cli.command {
         Command::Completions { shell } => {
