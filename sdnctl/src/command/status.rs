@@ -62,3 +62,54 @@ pub(super) async fn run(ctx: &mut Ctx, args: StatusArgs) -> Result<(String, Resu
         tokio::time::sleep(POLL).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(name: &str, latency: Option<i32>) -> pb::NodeProgress {
+        pb::NodeProgress {
+            node_id: format!("id-{name}"),
+            node_name: name.into(),
+            applied_revision: 5,
+            apply_latency: latency.map(|ms| prost_types::Duration {
+                seconds: 0,
+                nanos: ms * 1_000_000,
+            }),
+        }
+    }
+
+    #[test]
+    fn laggards_fail_with_their_names() {
+        let r = pb::ConvergenceReceipt {
+            object_id: "p".into(),
+            revision: 7,
+            applied: vec![progress("hv-1", Some(3))],
+            lagging: vec![progress("hv-2", None), progress("hv-3", None)],
+            converged: false,
+        };
+        let view = ReceiptView::of("port", "vm1", &r);
+        let e = outcome(&view).unwrap_err();
+        assert_eq!(e.exit(), crate::error::Exit::NotConverged);
+        assert_eq!(
+            e.to_string(),
+            "not converged: 2 of 3 nodes lag: hv-2 (id-hv-2), hv-3 (id-hv-3)"
+        );
+    }
+
+    #[test]
+    fn nothing_to_apply_is_converged() {
+        let r = pb::ConvergenceReceipt {
+            object_id: "n".into(),
+            revision: 7,
+            converged: true,
+            ..Default::default()
+        };
+        let view = ReceiptView::of("network", "web", &r);
+        assert!(outcome(&view).is_ok());
+        assert_eq!(
+            crate::output::Show::table(&view),
+            "network web (n) at revision 7: converged (no node needs it)\n"
+        );
+    }
+}
