@@ -119,10 +119,11 @@ pub enum Population {
     /// Each move looks at one preferred slot and claims it if free, up to a load cap of
     /// [`MAX_LOAD_PERMYRIAD`]: fewer slots move between survivors on a change; shares are at most
     /// 1% above expected and may be a few percent below.
-    #[default]
     BoundedLoad,
     /// The paper's algorithm: each move claims the next free preferred slot. Exact shares; more
-    /// slots move between survivors on a change.
+    /// slots move between survivors on a change. The default: weights are what customers set,
+    /// and established flows stay on their backend through conntrack whatever the table does.
+    #[default]
     Turns,
 }
 
