@@ -13,3 +13,6 @@ pub mod policy;
 pub mod port_dataplane;
 pub mod desired;
 pub mod rule_ids;
+pub mod agent_metrics;
+pub mod reconcile;
+pub mod sync_client;
