@@ -66,6 +66,12 @@ pub enum Error {
         /// Size of the new table.
         new: u32,
     },
+    /// A health check's timing or thresholds make no sense.
+    #[error("invalid health check: {why}")]
+    InvalidHealthCheck {
+        /// What is wrong, and so what to change.
+        why: &'static str,
+    },
 }
 
 /// `Result` with this crate's [`Error`] as the default error type.
