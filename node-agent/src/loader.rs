@@ -13,7 +13,8 @@
 //!
 //! Maps are created pinned, or adopted when the pin already exists (a restarted agent keeps every
 //! counter and conntrack entry). Links are pinned so that the programs stay attached while no
-//! agent runs.
+//! agent runs, and a restarted agent moves them to its new programs with `bpf_link_update`
+//! (hitless: there is no moment without a program).
 //!
 //! **Architecture Invariant:** the agent's own thread never changes namespace; attach and ifindex
 //! lookups happen on a scoped thread inside the node's namespace ([`crate::netns::run_in`]).
@@ -263,6 +264,26 @@ impl PortPrograms {
         prepare(&mut self.ebpf, ifindex)?;
         let rx_pin = self.link_pin(port, "rx");
         let tx_pin = self.link_pin(port, "tx");
+        // A restarted agent finds its predecessor's links pinned: it moves them to its own
+        // programs (bpf_link_update), so the port is never without a program.
+        if rx_pin.exists() && tx_pin.exists() {
+            match self.adopt_links(&rx_pin, &tx_pin) {
+                Ok(()) => {
+                    let attached = AttachedPort {
+                        name: port.to_owned(),
+                        ifindex,
+                    };
+                    self.ports.insert(port.to_owned(), attached.clone());
+                    return Ok(attached);
+                }
+                Err(e) => {
+                    // The links died with their device (it was recreated): attach afresh.
+                    tracing::warn!(port, error = %e, "pinned links not adoptable; attaching anew");
+                    unpin_link(&rx_pin)?;
+                    unpin_link(&tx_pin)?;
+                }
+            }
+        }
         let (set, netns, ebpf) = (self.set, self.netns.clone(), &mut self.ebpf);
         // Attach inside the namespace (ifindex and bpf_link_create resolve there); pin from here.
         let (rx_link, tx_link) =
@@ -287,6 +308,42 @@ impl PortPrograms {
         };
         self.ports.insert(port.to_owned(), attached.clone());
         Ok(attached)
+    }
+
+    /// Points the pinned links at this loader's programs. The pins stay; our descriptors close.
+    fn adopt_links(&mut self, rx_pin: &Path, tx_pin: &Path) -> Result<()> {
+        let open = |path: &Path| -> Result<FdLink> {
+            PinnedLink::from_pin(path)
+                .map(FdLink::from)
+                .map_err(|source| LoaderError::PinnedLink {
+                    path: path.to_owned(),
+                    source,
+                })
+        };
+        let link_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| LoaderError::PinnedLink { path, source }
+        };
+        let rx = XdpLink::try_from(open(rx_pin)?).map_err(link_err(rx_pin))?;
+        let tx = SchedClassifierLink::try_from(open(tx_pin)?).map_err(link_err(tx_pin))?;
+        let set = self.set;
+        let xdp: &mut Xdp = program_mut(&mut self.ebpf, set.object, set.egress)?;
+        let id = xdp
+            .attach_to_link(rx)
+            .map_err(program_err(set.egress, "adopted link"))?;
+        drop(
+            xdp.take_link(id)
+                .map_err(program_err(set.egress, "adopted link"))?,
+        );
+        let tc: &mut SchedClassifier = program_mut(&mut self.ebpf, set.object, set.ingress)?;
+        let id = tc
+            .attach_to_link(tx)
+            .map_err(program_err(set.ingress, "adopted link"))?;
+        drop(
+            tc.take_link(id)
+                .map_err(program_err(set.ingress, "adopted link"))?,
+        );
+        Ok(())
     }
 
     /// Detaches the set from `port` (unpins and closes its links, which detaches the programs);

@@ -236,14 +236,40 @@ impl PortDataplane {
 
     /// Attaches the programs to a port with no security group yet: ingress is denied, egress open,
     /// anti-spoofing on. Its config, addresses and counters are written before the first frame.
+    ///
+    /// A port an earlier agent left programmed (pinned config with the same MAC) is adopted as it
+    /// is: its policy keeps being enforced, its counters and flows continue, and its links move to
+    /// this agent's programs. The next [`PortDataplane::apply_policy`] takes it from there.
     pub fn attach(&mut self, spec: &PortSpec) -> Result<AttachedPort> {
-        let slot = self.allocate_slot()?;
+        let ifindex = self.programs.ifindex(&spec.name)?;
+        let existing = {
+            let ports: HashMap<_, u32, PortConfig> =
+                HashMap::try_from(self.programs.map(names::PORT_MAP)?)
+                    .map_err(map_err(names::PORT_MAP))?;
+            ports
+                .get(&ifindex, 0)
+                .ok()
+                .filter(|cfg| cfg.mac == spec.mac)
+        };
+        let (slot, adopted) = match existing {
+            Some(cfg) => {
+                self.slots.insert(cfg.slot);
+                (cfg.slot, true)
+            }
+            None => (self.allocate_slot()?, false),
+        };
         let attached = match self.programs.attach(&spec.name, |ebpf, ifindex| {
-            program_port(ebpf, ifindex, slot, spec)
+            if adopted {
+                write_port_addrs(ebpf, ifindex, spec)
+            } else {
+                program_port(ebpf, ifindex, slot, spec)
+            }
         }) {
             Ok(a) => a,
             Err(e) => {
-                self.slots.remove(&slot);
+                if !adopted {
+                    self.slots.remove(&slot);
+                }
                 return Err(e);
             }
         };
@@ -383,6 +409,71 @@ impl PortDataplane {
             .detach(port, |ebpf, ifindex| forget_port(ebpf, ifindex, &installed))?;
         self.slots.remove(&installed.slot);
         Ok(())
+    }
+
+    /// Deletes classifier entries whose policy id no port uses any more: what an earlier agent
+    /// (crashed mid-swap, or replaced by this one) left behind. Call it once every port has its
+    /// policy applied (after the first snapshot). Returns how many entries it deleted.
+    pub fn collect_orphaned_policies(&mut self) -> Result<usize> {
+        let in_use: BTreeSet<u32> = {
+            let ports: HashMap<_, u32, PortConfig> =
+                HashMap::try_from(self.programs.map(names::PORT_MAP)?)
+                    .map_err(map_err(names::PORT_MAP))?;
+            let mut ids: BTreeSet<u32> = ports
+                .iter()
+                .filter_map(|e| e.ok())
+                .flat_map(|(_, cfg)| cfg.policy)
+                .collect();
+            // Ids a port of ours is compiled under but does not show (no rule entries) stay too.
+            for installed in self.ports.values() {
+                if let Some(c) = &installed.compiled {
+                    ids.insert(c.ingress.policy_id);
+                    ids.insert(c.egress.policy_id);
+                }
+            }
+            ids
+        };
+        let ebpf = self.programs.ebpf_mut();
+        let policy_of = |data: &[u8]| u32::from_ne_bytes(data[..4].try_into().expect("4 bytes"));
+        let mut deleted = 0;
+        {
+            let mut remotes: LpmTrie<_, [u8; 20], abi::RemoteValue> =
+                LpmTrie::try_from(map_mut(ebpf, names::REMOTE_MAP)?)
+                    .map_err(map_err(names::REMOTE_MAP))?;
+            let doomed: Vec<_> = remotes
+                .keys()
+                .filter_map(|k| k.ok())
+                .filter(|k| !in_use.contains(&policy_of(&k.data())))
+                .collect();
+            for k in &doomed {
+                let _ = remotes.remove(k);
+            }
+            deleted += doomed.len();
+        }
+        let mut rules: LpmTrie<_, [u8; 12], abi::RuleValue> =
+            LpmTrie::try_from(map_mut(ebpf, names::RULE_MATCH_MAP)?)
+                .map_err(map_err(names::RULE_MATCH_MAP))?;
+        let doomed: Vec<_> = rules
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| !in_use.contains(&policy_of(&k.data())))
+            .collect();
+        for k in &doomed {
+            let _ = rules.remove(k);
+        }
+        deleted += doomed.len();
+        Ok(deleted)
+    }
+
+    /// Classifier entries currently in the maps: (remote, rule).
+    pub fn policy_entries(&self) -> Result<(usize, usize)> {
+        let remotes: LpmTrie<_, [u8; 20], abi::RemoteValue> =
+            LpmTrie::try_from(self.programs.map(names::REMOTE_MAP)?)
+                .map_err(map_err(names::REMOTE_MAP))?;
+        let rules: LpmTrie<_, [u8; 12], abi::RuleValue> =
+            LpmTrie::try_from(self.programs.map(names::RULE_MATCH_MAP)?)
+                .map_err(map_err(names::RULE_MATCH_MAP))?;
+        Ok((remotes.keys().count(), rules.keys().count()))
     }
 
     /// The attached ports.
@@ -574,6 +665,22 @@ pub fn program_port(ebpf: &mut Ebpf, ifindex: u32, slot: u32, spec: &PortSpec) -
         stats
             .set(slot * abi::SDN_DIR_COUNT + direction, zero, 0)
             .map_err(map_err(names::PORT_STATS_MAP))?;
+    }
+    Ok(())
+}
+
+fn write_port_addrs(ebpf: &mut Ebpf, ifindex: u32, spec: &PortSpec) -> Result<()> {
+    let mut addrs: HashMap<_, PortAddrKey, u32> =
+        HashMap::try_from(map_mut(ebpf, names::PORT_ADDR_MAP)?)
+            .map_err(map_err(names::PORT_ADDR_MAP))?;
+    for addr in &spec.addrs {
+        let key = PortAddrKey {
+            ifindex,
+            addr: mapped(*addr),
+        };
+        addrs
+            .insert(key, 1, 0)
+            .map_err(map_err(names::PORT_ADDR_MAP))?;
     }
     Ok(())
 }

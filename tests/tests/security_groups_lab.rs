@@ -369,3 +369,71 @@ fn updates_under_traffic_drop_no_allowed_packet() {
     // (Drops may show the instances' own multicast, an IGMP report that vm2's policy does not
     // allow; what matters is that every allowed datagram arrived.)
 }
+
+#[test]
+fn a_new_agent_adopts_the_pinned_programs_without_losing_a_packet() {
+    if !gate(
+        "a_new_agent_adopts_the_pinned_programs_without_losing_a_packet",
+        probe(),
+    ) {
+        return;
+    }
+    let mut s = setup("sg-restart");
+    const PINGS: usize = 300;
+    let ping = s.lab.spawn(
+        "vm1",
+        &[
+            "ping",
+            "-c",
+            &PINGS.to_string(),
+            "-i",
+            "0.01",
+            "-W",
+            "1",
+            VM2,
+        ],
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let before = s
+        .dataplane
+        .as_ref()
+        .unwrap()
+        .port_counters(&s.server_port)
+        .unwrap();
+
+    // The agent dies without cleaning up (its descriptors leak as a killed process's would
+    // close): pinned maps and links keep the ports enforced.
+    std::mem::forget(s.dataplane.take());
+
+    // A new agent loads, adopts the ports as they are, then re-applies their policies.
+    let vm1 = s.lab.instance("vm1").clone();
+    let vm2 = s.lab.instance("vm2").clone();
+    let mut dp = PortDataplane::load(&s.lab.netns_path("hv1"), &s.lab.pin_dir("hv1")).unwrap();
+    dp.attach(&spec(&vm1)).expect("adopt vm1");
+    dp.attach(&spec(&vm2)).expect("adopt vm2");
+    let after_adopt = dp.port_counters(&s.server_port).unwrap();
+    assert!(
+        after_adopt.ingress.traffic.ipv4.packets >= before.ingress.traffic.ipv4.packets,
+        "the adopted port's counters must continue, not restart"
+    );
+    dp.apply_policy(&vm2.port, &server_policy(&[]), ExistingFlows::Keep)
+        .unwrap();
+    let orphans = dp.collect_orphaned_policies().unwrap();
+    assert!(
+        orphans > 0,
+        "the old agent's policy entries must be collected"
+    );
+    s.dataplane = Some(dp);
+
+    let status = loop {
+        if let Some(status) = s.lab.try_wait(&ping) {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = ping.log();
+    assert!(
+        status.success() && log.contains(&format!("{PINGS} packets transmitted, {PINGS} received")),
+        "ping lost packets across the restart:\n{log}"
+    );
+}
