@@ -468,6 +468,56 @@ fn agents_close_the_loop_and_fail_static() {
     );
     assert!(String::from_utf8_lossy(&fdb.stdout).contains(&vm2.mac.to_string()));
 
+    // Drift: vm1's sdn_port entry deleted by hand (the port's traffic is dropped as `no-port`)
+    // is put back by re-attaching the port.
+    let dev1 = device(&id_of(&ports[0].meta));
+    let ifindex = lab.run_in("hv1", move || {
+        nix::net::if_::if_nametoindex(dev1.as_str()).expect("vm1's device")
+    });
+    let map = lab.pin_dir("hv1").join("port/maps/sdn_port");
+    let key: Vec<String> = ifindex
+        .to_ne_bytes()
+        .iter()
+        .map(|b| format!("0x{b:02x}"))
+        .collect();
+    let bpftool = |op: &str| {
+        Command::new("bpftool")
+            .args(["map", op, "pinned"])
+            .arg(&map)
+            .arg("key")
+            .args(&key)
+            .output()
+            .expect("run bpftool")
+    };
+    let port_repairs = || {
+        metric(
+            &scrape(a1.metrics_port),
+            "sdn_agent_repairs_total{what=\"port\"}",
+        )
+        .unwrap_or(0.0)
+    };
+    let before = port_repairs();
+    let out = bpftool("delete");
+    assert!(
+        out.status.success(),
+        "bpftool: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually(
+        "the port entry to be repaired",
+        Duration::from_secs(5),
+        || port_repairs() > before,
+    );
+    assert!(
+        bpftool("lookup").status.success(),
+        "vm1's sdn_port entry is back"
+    );
+    eventually(
+        "ping after the port's repair",
+        Duration::from_secs(5),
+        || pings(&lab),
+    );
+
     // One agent stopped: a group change's receipt names it as lagging.
     a2.proc.signal(nix::sys::signal::Signal::SIGSTOP);
     let current = rt
