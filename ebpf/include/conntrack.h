@@ -16,6 +16,14 @@
 
 #define SDN_NS_PER_SEC 1000000000ULL
 
+/* Room for a new entry's value, off the 512-byte stack (one per CPU; never read back). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sdn_ct_value);
+} sdn_ct_scratch SEC(".maps");
+
 static __always_inline void sdn_ct_key_of(struct sdn_ct_key *k, __u32 ifindex, __u32 dir,
 					  struct sdn_flow *f)
 {
@@ -116,27 +124,32 @@ static __always_inline int sdn_ct_advance(struct sdn_ct_value *v, __u32 dir, str
 /* Creates the entry for a flow just admitted. Returns -1 when the table is at its high-water mark
  * (the new flow must be dropped; established flows keep their entries). */
 static __always_inline int sdn_ct_create(struct sdn_ct_key *k, __u32 dir, __u32 admitted_by,
-					 __u64 len, __u64 now)
+					 __u64 len, __u64 now, __u32 slot, const __u8 *mac)
 {
 	__u32 zero = 0;
 	__u64 *count = bpf_map_lookup_elem(&sdn_ct_count, &zero);
-	struct sdn_ct_value v = {};
+	struct sdn_ct_value *v = bpf_map_lookup_elem(&sdn_ct_scratch, &zero);
 
 	if (count && *count >= (__u64)SDN_CT_MAX * SDN_CT_HIGH_WATER_PERMILLE / 1000)
 		return -1;
-	v.created_ns = now;
-	v.last_seen_ns = now;
-	v.packets[dir & 1] = 1;
-	v.bytes[dir & 1] = len;
-	v.rule_id = admitted_by;
-	v.state = SDN_CT_NEW;
-	v.origin = dir & 1;
-	if (bpf_map_update_elem(&sdn_ct, k, &v, BPF_NOEXIST) == 0) {
+	if (!v)
+		return -1;
+	__builtin_memset(v, 0, sizeof(*v));
+	v->created_ns = now;
+	v->last_seen_ns = now;
+	v->packets[dir & 1] = 1;
+	v->bytes[dir & 1] = len;
+	v->rule_id = admitted_by;
+	v->state = SDN_CT_NEW;
+	v->origin = dir & 1;
+	v->slot = slot;
+	__builtin_memcpy(v->mac, mac, 6);
+	if (bpf_map_update_elem(&sdn_ct, k, v, BPF_NOEXIST) == 0) {
 		if (count)
 			__sync_fetch_and_add(count, 1);
 	} else {
 		/* An expired or closed entry for the same tuple: reuse its slot. */
-		bpf_map_update_elem(&sdn_ct, k, &v, BPF_ANY);
+		bpf_map_update_elem(&sdn_ct, k, v, BPF_ANY);
 	}
 	return 0;
 }

@@ -21,11 +21,22 @@
 #include "conntrack.h"
 #include "port_maps.h"
 
+/* Room for flows, off the 512-byte stack (per CPU): [0] the packet's, [1] the one an ICMP error
+ * quotes. In memory the compiler keeps them there instead of spilling their fields. */
+#define SDN_FLOW_PACKET 0
+#define SDN_FLOW_QUOTED 1
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct sdn_flow);
+} sdn_flow_scratch SEC(".maps");
+
 struct sdn_decision {
-	__u32 pass;
 	__u32 attribution; /* rule id, or SDN_BUILTIN_* */
-	__u32 drop_reason; /* SDN_DROP_*, when !pass */
-	__u32 event;       /* SDN_EVENT_* to emit, or 0 */
+	__u16 drop_reason; /* SDN_DROP_*, when !pass */
+	__u8 pass;
+	__u8 event; /* SDN_EVENT_* to emit, or 0 */
 };
 
 static __always_inline struct sdn_decision sdn_allow(__u32 attribution)
@@ -175,6 +186,25 @@ static __always_inline int sdn_ct_trackable(struct sdn_flow *f)
 	return 1;
 }
 
+/* TCP flag combinations no real stack sends (SYN+FIN, SYN+RST, none of SYN/ACK/RST/FIN). */
+static __always_inline int sdn_tcp_flags_sane(struct sdn_flow *f)
+{
+	__u8 fl = f->tcp_flags;
+
+	if (f->proto != IPPROTO_TCP || !f->has_l4)
+		return 1;
+	return !((fl & (SDN_TCP_SYN | SDN_TCP_FIN)) == (SDN_TCP_SYN | SDN_TCP_FIN) ||
+		 (fl & (SDN_TCP_SYN | SDN_TCP_RST)) == (SDN_TCP_SYN | SDN_TCP_RST) ||
+		 (fl & (SDN_TCP_SYN | SDN_TCP_ACK | SDN_TCP_RST | SDN_TCP_FIN)) == 0);
+}
+
+/* A SYN on a closed flow's tuple opens a new flow: it goes through policy again. */
+static __always_inline int sdn_ct_reopens(struct sdn_ct_value *ct, struct sdn_flow *f)
+{
+	return f->proto == IPPROTO_TCP && ct->state == SDN_CT_CLOSED &&
+	       (f->tcp_flags & (SDN_TCP_SYN | SDN_TCP_ACK)) == SDN_TCP_SYN;
+}
+
 /* The two lookups of the classifier; 0 when no rule allows. */
 static __always_inline __u32 sdn_policy_match(__u32 policy, __u32 dir, struct sdn_flow *f)
 {
@@ -224,31 +254,23 @@ static __always_inline struct sdn_decision sdn_ip_decide(void *data, void *data_
 							 struct sdn_pkt *pkt, struct sdn_flow *f,
 							 __u32 ifindex, __u32 dir,
 							 struct sdn_port_config *cfg, __u64 len,
-							 __u64 now)
+							 __u64 now, struct sdn_ct_key *key)
 {
-	struct sdn_ct_key ck;
 	struct sdn_ct_value *ct;
 	struct sdn_decision d;
 	__u32 builtin = 0;
 
-	if (f->proto == IPPROTO_TCP && f->has_l4) {
-		__u8 fl = f->tcp_flags;
-		if ((fl & (SDN_TCP_SYN | SDN_TCP_FIN)) == (SDN_TCP_SYN | SDN_TCP_FIN) ||
-		    (fl & (SDN_TCP_SYN | SDN_TCP_RST)) == (SDN_TCP_SYN | SDN_TCP_RST) ||
-		    (fl & (SDN_TCP_SYN | SDN_TCP_ACK | SDN_TCP_RST | SDN_TCP_FIN)) == 0)
-			return sdn_deny(SDN_BUILTIN_INVALID, SDN_DROP_TCP_FLAGS);
-	}
+	if (!sdn_tcp_flags_sane(f))
+		return sdn_deny(SDN_BUILTIN_INVALID, SDN_DROP_TCP_FLAGS);
 
 	/* Tracked flows first: the entry was created after the anti-spoofing and policy checks of
 	 * its opening packet, and its key holds the instance's (checked) address, so a hit needs
 	 * neither again. Only flows with an identity (ports, echo id) take this path: ND, ICMP
 	 * errors and fragments always get their checks. */
-	sdn_ct_key_of(&ck, ifindex, dir, f);
+	sdn_ct_key_of(key, ifindex, dir, f);
 	if (sdn_ct_trackable(f)) {
-		ct = sdn_ct_lookup(&ck, now);
-		/* A SYN on a closed flow's tuple opens a new flow: it goes through policy again. */
-		if (ct && !(f->proto == IPPROTO_TCP && ct->state == SDN_CT_CLOSED &&
-			    (f->tcp_flags & (SDN_TCP_SYN | SDN_TCP_ACK)) == SDN_TCP_SYN)) {
+		ct = sdn_ct_lookup(key, now);
+		if (ct && !sdn_ct_reopens(ct, f)) {
 			d = sdn_allow(SDN_BUILTIN_ESTABLISHED);
 			if (sdn_ct_advance(ct, dir, f, len, now))
 				d.event = SDN_EVENT_FLOW_ENDED;
@@ -277,14 +299,18 @@ static __always_inline struct sdn_decision sdn_ip_decide(void *data, void *data_
 
 	/* An ICMP error about a tracked flow passes as part of it. */
 	if (f->is_icmp_error) {
-		struct sdn_flow inner = {};
-		if (sdn_flow_of_icmp_quote(data, data_end, pkt->l4_off, f->family, &inner) ==
+		__u32 quoted = SDN_FLOW_QUOTED;
+		struct sdn_flow *inner = bpf_map_lookup_elem(&sdn_flow_scratch, &quoted);
+		if (!inner)
+			return sdn_deny(SDN_BUILTIN_INVALID, SDN_DROP_MALFORMED);
+		__builtin_memset(inner, 0, sizeof(*inner));
+		if (sdn_flow_of_icmp_quote(data, data_end, pkt->l4_off, f->family, inner) ==
 		    SDN_PARSE_OK) {
-			sdn_ct_key_of(&ck, ifindex, dir == SDN_DIR_EGRESS ? SDN_DIR_INGRESS : SDN_DIR_EGRESS,
-				      &inner);
-			if (sdn_ct_lookup(&ck, now))
+			sdn_ct_key_of(key, ifindex, dir == SDN_DIR_EGRESS ? SDN_DIR_INGRESS : SDN_DIR_EGRESS,
+				      inner);
+			if (sdn_ct_lookup(key, now))
 				return sdn_allow(SDN_BUILTIN_ESTABLISHED);
-			sdn_ct_key_of(&ck, ifindex, dir, f); /* restore for the new-flow path */
+			sdn_ct_key_of(key, ifindex, dir, f); /* restore for the new-flow path */
 		}
 	}
 
@@ -302,7 +328,7 @@ static __always_inline struct sdn_decision sdn_ip_decide(void *data, void *data_
 		return sdn_deny(SDN_BUILTIN_INVALID, SDN_DROP_TCP_FLAGS);
 	/* ICMP other than echo (errors unrelated to a flow, timestamps, ...) is decided by policy
 	 * packet by packet, without state. */
-	if (sdn_ct_trackable(f) && sdn_ct_create(&ck, dir, rule, len, now) < 0)
+	if (sdn_ct_trackable(f) && sdn_ct_create(key, dir, rule, len, now, cfg->slot, cfg->mac) < 0)
 		return sdn_deny(SDN_BUILTIN_CONNTRACK_FULL, SDN_DROP_CONNTRACK_FULL);
 	if (pkt->is_fragment) {
 		struct sdn_frag_key fk;
@@ -369,12 +395,14 @@ static __always_inline int sdn_denied_event_budget(struct sdn_port_config *cfg, 
 	return 1;
 }
 
-static __always_inline void sdn_count(struct sdn_port_config *cfg, __u32 dir, __u32 class,
+/* Counts a frame on the port in counter slot `slot` (none when `has_slot` is 0: a port without
+ * config has no counters; its drops are still counted by reason). */
+static __always_inline void sdn_count(int has_slot, __u32 port_slot, __u32 dir, __u32 class,
 				      struct sdn_decision *d, __u64 len, __u64 now)
 {
 	struct sdn_port_stats *s = NULL;
-	if (cfg) {
-		__u32 index = cfg->slot * SDN_DIR_COUNT + (dir & 1);
+	if (has_slot) {
+		__u32 index = port_slot * SDN_DIR_COUNT + (dir & 1);
 		s = bpf_map_lookup_elem(&sdn_port_stats, &index);
 	}
 	__u32 slot = d->attribution >= SDN_RULE_ID_FIRST ? 0 : d->attribution;
@@ -428,13 +456,21 @@ static __always_inline int sdn_port_filter(void *data, void *data_end, __u32 ifi
 					   __u64 len)
 {
 	struct sdn_pkt pkt = {};
-	struct sdn_flow flow = {};
+	__u32 flow_slot = SDN_FLOW_PACKET;
+	struct sdn_flow *flow = bpf_map_lookup_elem(&sdn_flow_scratch, &flow_slot);
 	struct sdn_decision d;
 	__u32 class = SDN_CLASS_MALFORMED;
 	__u64 now = sdn_now();
-	struct sdn_port_config *cfg = bpf_map_lookup_elem(&sdn_port, &ifindex);
+
+	if (!flow)
+		return 0; /* cannot happen: a one-entry-per-CPU array always has its entry */
+	__builtin_memset(flow, 0, sizeof(*flow));
+	struct sdn_port_config *cfg = NULL;
+	struct sdn_ct_key ck;
+	int flow_parsed = 0;
 
 	if (sdn_parse(data, data_end, &pkt) != SDN_PARSE_OK) {
+		cfg = bpf_map_lookup_elem(&sdn_port, &ifindex);
 		d = sdn_deny(SDN_BUILTIN_INVALID, SDN_DROP_MALFORMED);
 		goto out;
 	}
@@ -451,6 +487,34 @@ static __always_inline int sdn_port_filter(void *data, void *data_end, __u32 ifi
 	default:
 		class = SDN_CLASS_OTHER;
 	}
+
+	/* The fast path: a packet of a tracked flow needs only its conntrack entry, which carries
+	 * the port's counter slot and MAC from when the flow opened. Everything else (and a tracked
+	 * packet with another source MAC, or a SYN reopening a closed flow) takes the full path. */
+	if (!pkt.vlan_tags && (class == SDN_CLASS_IPV4 || class == SDN_CLASS_IPV6)) {
+		if (sdn_flow_from_pkt(data, data_end, &pkt, flow) == SDN_PARSE_OK) {
+			flow_parsed = 1;
+			struct sdn_ct_value *ct = NULL;
+			if (sdn_ct_trackable(flow) && sdn_tcp_flags_sane(flow)) {
+				sdn_ct_key_of(&ck, ifindex, dir, flow);
+				ct = sdn_ct_lookup(&ck, now);
+			}
+			struct ethhdr *eth = data;
+			if (ct && (void *)(eth + 1) <= data_end &&
+			    (dir != SDN_DIR_EGRESS || sdn_mac_eq(eth->h_source, ct->mac)) &&
+			    !sdn_ct_reopens(ct, flow)) {
+				d = sdn_allow(SDN_BUILTIN_ESTABLISHED);
+				if (sdn_ct_advance(ct, dir, flow, len, now))
+					d.event = SDN_EVENT_FLOW_ENDED;
+				sdn_count(1, ct->slot, dir, class, &d, len, now);
+				if (d.event)
+					sdn_emit(d.event, ifindex, dir, flow, &d, len, now, 0);
+				return 1;
+			}
+		}
+	}
+
+	cfg = bpf_map_lookup_elem(&sdn_port, &ifindex);
 	if (!cfg) {
 		d = sdn_deny(SDN_BUILTIN_NO_PORT, SDN_DROP_NO_PORT);
 		goto out;
@@ -475,19 +539,19 @@ static __always_inline int sdn_port_filter(void *data, void *data_end, __u32 ifi
 		d = sdn_deny(SDN_BUILTIN_INVALID, SDN_DROP_ETHERTYPE);
 		goto out;
 	}
-	if (sdn_flow_from_pkt(data, data_end, &pkt, &flow) != SDN_PARSE_OK) {
+	if (!flow_parsed && sdn_flow_from_pkt(data, data_end, &pkt, flow) != SDN_PARSE_OK) {
 		d = sdn_deny(SDN_BUILTIN_INVALID, SDN_DROP_MALFORMED);
 		goto out;
 	}
-	d = sdn_ip_decide(data, data_end, &pkt, &flow, ifindex, dir, cfg, len, now);
+	d = sdn_ip_decide(data, data_end, &pkt, flow, ifindex, dir, cfg, len, now, &ck);
 out:
-	sdn_count(cfg, dir, class, &d, len, now);
+	sdn_count(cfg != NULL, cfg ? cfg->slot : 0, dir, class, &d, len, now);
 	if (d.event) {
-		sdn_emit(d.event, ifindex, dir, &flow, &d, len, now, 0);
+		sdn_emit(d.event, ifindex, dir, flow, &d, len, now, 0);
 	} else if (!d.pass && class != SDN_CLASS_MALFORMED) {
 		__u32 suppressed;
 		if (sdn_denied_event_budget(cfg, now, &suppressed))
-			sdn_emit(SDN_EVENT_FLOW_DENIED, ifindex, dir, &flow, &d, len, now, suppressed);
+			sdn_emit(SDN_EVENT_FLOW_DENIED, ifindex, dir, flow, &d, len, now, suppressed);
 	}
 	return d.pass;
 }

@@ -249,8 +249,14 @@ struct sdn_ct_value {
 	__u8 origin;    /* SDN_DIR_* of the packet that opened the flow */
 	__u8 fin_seen;  /* bit per direction */
 	__u8 pad;
+	/* The port as it was when the flow opened, so a tracked packet needs no sdn_port lookup:
+	 * its counter slot and the only source MAC it may send from. */
+	__u32 slot;
+	__u32 pad2;
+	__u8 mac[6];
+	__u8 pad3[2];
 };
-_Static_assert(sizeof(struct sdn_ct_value) == 56, "sdn_ct_value size");
+_Static_assert(sizeof(struct sdn_ct_value) == 72, "sdn_ct_value size");
 
 /* sdn_frag (LRU): a fragmented datagram whose first fragment was admitted. */
 struct sdn_frag_key {

@@ -182,6 +182,14 @@ pub struct CtValue {
     pub fin_seen: u8,
     /// Zero.
     pub pad: u8,
+    /// The port's counter slot when the flow opened.
+    pub slot: u32,
+    /// Zero.
+    pub pad2: u32,
+    /// The port's MAC when the flow opened.
+    pub mac: [u8; 6],
+    /// Zero.
+    pub pad3: [u8; 2],
 }
 
 /// Mirrors `struct sdn_frag_key`.
@@ -663,7 +671,11 @@ pub fn mirrors() -> Vec<Mirror> {
             state,
             origin,
             fin_seen,
-            pad
+            pad,
+            slot,
+            pad2,
+            mac,
+            pad3
         ),
         mirror!(
             FragKey,
