@@ -208,31 +208,44 @@ static __always_inline int sdn_ct_reopens(struct sdn_ct_value *ct, struct sdn_fl
 /* The two lookups of the classifier; 0 when no rule allows. */
 static __always_inline __u32 sdn_policy_match(__u32 policy, __u32 dir, struct sdn_flow *f)
 {
-	struct sdn_remote_key rk = { .prefixlen = 32 + 128, .policy = policy };
-	struct sdn_rule_key k = { .prefixlen = 96, .policy = policy };
+	struct sdn_remote_host_key hk = { .policy = policy };
+	struct sdn_rule_exact_key ek = { .policy = policy };
 	struct sdn_remote_value *remote;
 	struct sdn_rule_value *rule;
+	__u8 *addr = dir == SDN_DIR_EGRESS ? f->dst : f->src;
 
 	if (!policy)
 		return 0;
-	__builtin_memcpy(rk.addr, dir == SDN_DIR_EGRESS ? f->dst : f->src, 16);
-	remote = bpf_map_lookup_elem(&sdn_remote, &rk);
-	if (!remote)
-		return 0;
-	k.class = remote->class;
-	k.proto = f->proto;
+	/* The remote's class: an exact host entry, else the longest prefix. */
+	__builtin_memcpy(hk.addr, addr, 16);
+	remote = bpf_map_lookup_elem(&sdn_remote_host, &hk);
+	if (!remote) {
+		struct sdn_remote_key rk = { .prefixlen = 32 + 128, .policy = policy };
+		__builtin_memcpy(rk.addr, addr, 16);
+		remote = bpf_map_lookup_elem(&sdn_remote, &rk);
+		if (!remote)
+			return 0;
+	}
+	ek.class = remote->class;
+	ek.proto = f->proto;
 	switch (f->proto) {
 	case IPPROTO_TCP:
 	case IPPROTO_UDP:
 	case IPPROTO_SCTP:
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		k.port = f->dport;
+		ek.port = f->dport;
 		break;
 	default:
-		k.port = 0;
+		ek.port = 0;
 	}
-	rule = bpf_map_lookup_elem(&sdn_rule_match, &k);
+	/* The rule: an exact single-port entry, else the longest port prefix (or protocol, or all). */
+	rule = bpf_map_lookup_elem(&sdn_rule_exact, &ek);
+	if (!rule) {
+		struct sdn_rule_key k = { .prefixlen = 96, .policy = policy, .class = ek.class,
+					  .proto = ek.proto, .port = ek.port };
+		rule = bpf_map_lookup_elem(&sdn_rule_match, &k);
+	}
 	return rule ? rule->rule_id : 0;
 }
 

@@ -39,6 +39,22 @@ struct {
 } sdn_rule_match SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SDN_MAX_POLICY_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sdn_remote_host_key);
+	__type(value, struct sdn_remote_value);
+} sdn_remote_host SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SDN_MAX_POLICY_ENTRIES);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct sdn_rule_exact_key);
+	__type(value, struct sdn_rule_value);
+} sdn_rule_exact SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, SDN_MAX_RULES);
 	__type(key, __u32);

@@ -209,6 +209,26 @@ struct sdn_rule_value {
 };
 _Static_assert(sizeof(struct sdn_rule_value) == 8, "sdn_rule_value size");
 
+/* Exact companions of the two LPM tries, looked up first: an entry of full length is the longest
+ * prefix there is, so a hit is the answer the trie would give, at the cost of a hash lookup
+ * whatever the trie's size. User space writes /32 and /128 remotes into sdn_remote_host and
+ * single-port (and ICMP type+code) rule entries into sdn_rule_exact, everything else into the
+ * tries. Values are struct sdn_remote_value and struct sdn_rule_value. */
+struct sdn_remote_host_key {
+	__u32 policy;
+	__u8 addr[16]; /* IPv4 v4-mapped */
+};
+_Static_assert(sizeof(struct sdn_remote_host_key) == 20, "sdn_remote_host_key size");
+
+struct sdn_rule_exact_key {
+	__u32 policy;
+	__u32 class;
+	__u8 proto;
+	__u8 pad;
+	__be16 port; /* ICMP: type << 8 | code */
+};
+_Static_assert(sizeof(struct sdn_rule_exact_key) == 12, "sdn_rule_exact_key size");
+
 /* sdn_rule_stats (per CPU): rule id -> what the rule decided (new flows it admitted). */
 struct sdn_rule_stats {
 	__u64 packets;

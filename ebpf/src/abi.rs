@@ -106,6 +106,32 @@ pub struct RuleKey {
     pub port: u16,
 }
 
+/// Mirrors `struct sdn_remote_host_key`: a /32 or /128 remote, looked up exactly.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RemoteHostKey {
+    /// The policy id.
+    pub policy: u32,
+    /// The address (IPv4 v4-mapped).
+    pub addr: [u8; 16],
+}
+
+/// Mirrors `struct sdn_rule_exact_key`: a single-port rule entry, looked up exactly.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct RuleExactKey {
+    /// The policy id.
+    pub policy: u32,
+    /// The remote class id.
+    pub class: u32,
+    /// The IP protocol number.
+    pub proto: u8,
+    /// Zero.
+    pub pad: u8,
+    /// The destination port (ICMP: type << 8 | code), big-endian.
+    pub port: u16,
+}
+
 /// Mirrors `struct sdn_rule_value`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -538,6 +564,34 @@ pub fn rule_lpm_key(
     aya::maps::lpm_trie::Key::new(bits, data)
 }
 
+/// Whether a remote entry of this address prefix length (0..=128, IPv4 v4-mapped) belongs in the
+/// exact `sdn_remote_host` map rather than the `sdn_remote` trie.
+pub fn remote_is_host(addr_prefix_len: u8) -> bool {
+    addr_prefix_len == 128
+}
+
+/// Whether a rule entry belongs in the exact `sdn_rule_exact` map: a protocol and a full 16-bit
+/// port (or ICMP type and code).
+pub fn rule_is_exact(proto: Option<u8>, port_prefix: Option<(u16, u8)>) -> bool {
+    proto.is_some() && matches!(port_prefix, Some((_, 16)))
+}
+
+/// The `sdn_remote_host` key of a host remote.
+pub fn remote_host_key(policy: u32, addr: [u8; 16]) -> RemoteHostKey {
+    RemoteHostKey { policy, addr }
+}
+
+/// The `sdn_rule_exact` key of a single-port rule entry.
+pub fn rule_exact_key(policy: u32, class: u32, proto: u8, port: u16) -> RuleExactKey {
+    RuleExactKey {
+        policy,
+        class,
+        proto,
+        pad: 0,
+        port: port.to_be(),
+    }
+}
+
 /// The layout the LPM helpers above assume, checked against the mirrored key structs.
 const _: () = {
     assert!(size_of::<RemoteKey>() == 4 + 20);
@@ -560,6 +614,8 @@ pod!(
     PortAddrKey,
     RemoteKey,
     RemoteValue,
+    RemoteHostKey,
+    RuleExactKey,
     RuleKey,
     RuleValue,
     RuleStats,
@@ -635,6 +691,16 @@ pub fn mirrors() -> Vec<Mirror> {
         mirror!(PortAddrKey, "sdn_port_addr_key", ifindex, addr),
         mirror!(RemoteKey, "sdn_remote_key", prefixlen, policy, addr),
         mirror!(RemoteValue, "sdn_remote_value", class),
+        mirror!(RemoteHostKey, "sdn_remote_host_key", policy, addr),
+        mirror!(
+            RuleExactKey,
+            "sdn_rule_exact_key",
+            policy,
+            class,
+            proto,
+            pad,
+            port
+        ),
         mirror!(
             RuleKey,
             "sdn_rule_key",

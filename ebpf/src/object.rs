@@ -69,6 +69,10 @@ pub mod names {
     pub const REMOTE_MAP: &str = "sdn_remote";
     /// (class, proto, port) -> rule (LPM).
     pub const RULE_MATCH_MAP: &str = "sdn_rule_match";
+    /// /32 and /128 remote address -> remote class (exact, looked up before the LPM).
+    pub const REMOTE_HOST_MAP: &str = "sdn_remote_host";
+    /// (class, proto, single port) -> rule (exact, looked up before the LPM).
+    pub const RULE_EXACT_MAP: &str = "sdn_rule_exact";
     /// Per-rule counters.
     pub const RULE_STATS_MAP: &str = "sdn_rule_stats";
     /// Per-port metering and verdict counters.

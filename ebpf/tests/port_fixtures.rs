@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use aya::Ebpf;
-use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
+use aya::maps::lpm_trie::LpmTrie;
 use aya::maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf};
 use sdn_ebpf::abi::*;
 use sdn_ebpf::fixture::{Fixture, Output, Suite, TEST_IFINDEX, Verdict, run_all, run_once};
@@ -231,43 +231,50 @@ fn snapshot(ebpf: &Ebpf, dir: Dir) -> Snapshot {
     }
 }
 
+/// Writes the policy as the agent's driver does: host remotes and single-port rules into the
+/// exact maps, everything else into the tries (`abi::remote_is_host`, `abi::rule_is_exact`).
 fn write_policy(ebpf: &mut Ebpf, db_members: &[&'static str]) {
     let (remotes, rules) = standard_policy(db_members);
-    {
-        let mut trie: LpmTrie<_, [u8; 20], RemoteValue> =
-            LpmTrie::try_from(ebpf.map_mut(names::REMOTE_MAP).unwrap()).unwrap();
-        for (policy, net, class) in remotes {
-            let (addr, len) = net.split_once('/').unwrap();
-            let addr: IpAddr = addr.parse().unwrap();
-            let len: u32 = len.parse().unwrap();
-            let bits = if addr.is_ipv4() { 96 + len } else { len };
-            let mut data = [0u8; 20];
-            data[..4].copy_from_slice(&policy.to_ne_bytes());
-            data[4..].copy_from_slice(&mapped(addr));
-            trie.insert(&LpmKey::new(32 + bits, data), RemoteValue { class }, 0)
+    for (policy, net, class) in remotes {
+        let (addr, len) = net.split_once('/').unwrap();
+        let addr: IpAddr = addr.parse().unwrap();
+        let len: u8 = len.parse().unwrap();
+        let bits = if addr.is_ipv4() { 96 + len } else { len };
+        if remote_is_host(bits) {
+            let mut hosts: HashMap<_, RemoteHostKey, RemoteValue> =
+                HashMap::try_from(ebpf.map_mut(names::REMOTE_HOST_MAP).unwrap()).unwrap();
+            hosts
+                .insert(
+                    remote_host_key(policy, mapped(addr)),
+                    RemoteValue { class },
+                    0,
+                )
                 .unwrap();
+        } else {
+            let mut trie: LpmTrie<_, [u8; 20], RemoteValue> =
+                LpmTrie::try_from(ebpf.map_mut(names::REMOTE_MAP).unwrap()).unwrap();
+            let key = remote_lpm_key(policy, mapped(addr), bits);
+            trie.insert(&key, RemoteValue { class }, 0).unwrap();
         }
     }
-    let mut trie: LpmTrie<_, [u8; 12], RuleValue> =
-        LpmTrie::try_from(ebpf.map_mut(names::RULE_MATCH_MAP).unwrap()).unwrap();
     for (policy, class, proto, port, rule_id) in rules {
-        let mut data = [0u8; 12];
-        data[..4].copy_from_slice(&policy.to_ne_bytes());
-        data[4..8].copy_from_slice(&class.to_ne_bytes());
-        let bits = match (proto, port) {
-            (None, _) => 64,
-            (Some(p), None) => {
-                data[8] = p;
-                80
+        let value = RuleValue { rule_id, pad: 0 };
+        let port = port.map(|(p, bits)| (p, bits as u8));
+        match (proto, port) {
+            (Some(p), Some((value_port, _))) if rule_is_exact(proto, port) => {
+                let mut exact: HashMap<_, RuleExactKey, RuleValue> =
+                    HashMap::try_from(ebpf.map_mut(names::RULE_EXACT_MAP).unwrap()).unwrap();
+                exact
+                    .insert(rule_exact_key(policy, class, p, value_port), value, 0)
+                    .unwrap();
             }
-            (Some(p), Some((value, bits))) => {
-                data[8] = p;
-                data[10..12].copy_from_slice(&value.to_be_bytes());
-                80 + bits
+            _ => {
+                let mut trie: LpmTrie<_, [u8; 12], RuleValue> =
+                    LpmTrie::try_from(ebpf.map_mut(names::RULE_MATCH_MAP).unwrap()).unwrap();
+                trie.insert(&rule_lpm_key(policy, class, proto, port), value, 0)
+                    .unwrap();
             }
-        };
-        trie.insert(&LpmKey::new(bits, data), RuleValue { rule_id, pad: 0 }, 0)
-            .unwrap();
+        }
     }
 }
 
@@ -285,6 +292,8 @@ impl Suite for PortSuite {
             (names::FRAG_MAP, 256),
             (names::REMOTE_MAP, 1024),
             (names::RULE_MATCH_MAP, 1024),
+            (names::REMOTE_HOST_MAP, 1024),
+            (names::RULE_EXACT_MAP, 1024),
             (names::RULE_STATS_MAP, 1024),
             (names::EVENTS_MAP, 64 * 1024),
             (names::PORT_MAP, 16),

@@ -1,9 +1,15 @@
 //! The node agent: runs on every hypervisor and programs its kernel.
 //!
-//! Today it owns the eBPF loader ([`loader`]), typed counters ([`metering`]) and namespace entry
-//! ([`netns`]); the sync client, netlink driver and security-group driver come with their issues.
+//! The binary (`src/main.rs`) holds the controller's stream ([`sync_client`]), folds snapshots and
+//! deltas into a local store ([`desired`]), derives the node's intent from it, and applies it
+//! ([`reconcile`]) through the drivers: security groups ([`port_dataplane`], compiled by
+//! [`policy`]), metering ([`metering`]), private networks ([`network`]), DHCP ([`dhcp`]). The
+//! eBPF programs are loaded and pinned by [`loader`]; [`netns`] runs kernel calls inside the
+//! node's namespace. See docs/agent.md.
 
+pub mod agent_metrics;
 pub mod attribution;
+pub mod desired;
 pub mod dhcp;
 pub mod loader;
 pub mod metering;
@@ -11,8 +17,6 @@ pub mod netns;
 pub mod network;
 pub mod policy;
 pub mod port_dataplane;
-pub mod desired;
-pub mod rule_ids;
-pub mod agent_metrics;
 pub mod reconcile;
+pub mod rule_ids;
 pub mod sync_client;

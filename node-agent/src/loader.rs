@@ -61,6 +61,8 @@ pub const PORT: ProgramSet = ProgramSet {
         names::PORT_ADDR_MAP,
         names::REMOTE_MAP,
         names::RULE_MATCH_MAP,
+        names::REMOTE_HOST_MAP,
+        names::RULE_EXACT_MAP,
         names::RULE_STATS_MAP,
         names::PORT_STATS_MAP,
         names::DROPS_MAP,

@@ -450,22 +450,50 @@ impl PortDataplane {
             }
             deleted += doomed.len();
         }
-        let mut rules: LpmTrie<_, [u8; 12], abi::RuleValue> =
-            LpmTrie::try_from(map_mut(ebpf, names::RULE_MATCH_MAP)?)
-                .map_err(map_err(names::RULE_MATCH_MAP))?;
-        let doomed: Vec<_> = rules
+        {
+            let mut rules: LpmTrie<_, [u8; 12], abi::RuleValue> =
+                LpmTrie::try_from(map_mut(ebpf, names::RULE_MATCH_MAP)?)
+                    .map_err(map_err(names::RULE_MATCH_MAP))?;
+            let doomed: Vec<_> = rules
+                .keys()
+                .filter_map(|k| k.ok())
+                .filter(|k| !in_use.contains(&policy_of(&k.data())))
+                .collect();
+            for k in &doomed {
+                let _ = rules.remove(k);
+            }
+            deleted += doomed.len();
+        }
+        {
+            let mut hosts: HashMap<_, abi::RemoteHostKey, abi::RemoteValue> =
+                HashMap::try_from(map_mut(ebpf, names::REMOTE_HOST_MAP)?)
+                    .map_err(map_err(names::REMOTE_HOST_MAP))?;
+            let doomed: Vec<_> = hosts
+                .keys()
+                .filter_map(|k| k.ok())
+                .filter(|k| !in_use.contains(&k.policy))
+                .collect();
+            for k in &doomed {
+                let _ = hosts.remove(k);
+            }
+            deleted += doomed.len();
+        }
+        let mut exact: HashMap<_, abi::RuleExactKey, abi::RuleValue> =
+            HashMap::try_from(map_mut(ebpf, names::RULE_EXACT_MAP)?)
+                .map_err(map_err(names::RULE_EXACT_MAP))?;
+        let doomed: Vec<_> = exact
             .keys()
             .filter_map(|k| k.ok())
-            .filter(|k| !in_use.contains(&policy_of(&k.data())))
+            .filter(|k| !in_use.contains(&k.policy))
             .collect();
         for k in &doomed {
-            let _ = rules.remove(k);
+            let _ = exact.remove(k);
         }
         deleted += doomed.len();
         Ok(deleted)
     }
 
-    /// Classifier entries currently in the maps: (remote, rule).
+    /// Classifier entries currently in the maps: (remote, rule), exact and prefix together.
     pub fn policy_entries(&self) -> Result<(usize, usize)> {
         let remotes: LpmTrie<_, [u8; 20], abi::RemoteValue> =
             LpmTrie::try_from(self.programs.map(names::REMOTE_MAP)?)
@@ -473,7 +501,16 @@ impl PortDataplane {
         let rules: LpmTrie<_, [u8; 12], abi::RuleValue> =
             LpmTrie::try_from(self.programs.map(names::RULE_MATCH_MAP)?)
                 .map_err(map_err(names::RULE_MATCH_MAP))?;
-        Ok((remotes.keys().count(), rules.keys().count()))
+        let hosts: HashMap<_, abi::RemoteHostKey, abi::RemoteValue> =
+            HashMap::try_from(self.programs.map(names::REMOTE_HOST_MAP)?)
+                .map_err(map_err(names::REMOTE_HOST_MAP))?;
+        let exact: HashMap<_, abi::RuleExactKey, abi::RuleValue> =
+            HashMap::try_from(self.programs.map(names::RULE_EXACT_MAP)?)
+                .map_err(map_err(names::RULE_EXACT_MAP))?;
+        Ok((
+            remotes.keys().count() + hosts.keys().count(),
+            rules.keys().count() + exact.keys().count(),
+        ))
     }
 
     /// The attached ports.
@@ -769,56 +806,92 @@ fn write_port_config(ebpf: &mut Ebpf, ifindex: u32, fields: PortConfigFields) ->
 }
 
 fn write_policy_diff(ebpf: &mut Ebpf, d: &PolicyDiff) -> Result<()> {
-    {
-        let mut rules: LpmTrie<_, [u8; 12], abi::RuleValue> =
-            LpmTrie::try_from(map_mut(ebpf, names::RULE_MATCH_MAP)?)
-                .map_err(map_err(names::RULE_MATCH_MAP))?;
-        for e in &d.rule_upserts {
-            let key = abi::rule_lpm_key(e.policy, e.class, e.proto, e.port_prefix);
-            let value = abi::RuleValue {
-                rule_id: e.rule_id,
-                pad: 0,
-            };
-            rules
-                .insert(&key, value, 0)
-                .map_err(map_err(names::RULE_MATCH_MAP))?;
-        }
+    // Rules before remotes: a class becomes reachable only once its rules are in place.
+    for e in &d.rule_upserts {
+        write_rule_entry(ebpf, e, true)?;
     }
-    let mut remotes: LpmTrie<_, [u8; 20], abi::RemoteValue> =
-        LpmTrie::try_from(map_mut(ebpf, names::REMOTE_MAP)?).map_err(map_err(names::REMOTE_MAP))?;
     for e in &d.remote_upserts {
-        let key = abi::remote_lpm_key(e.policy, e.addr.octets(), e.prefix_len);
-        remotes
-            .insert(&key, abi::RemoteValue { class: e.class }, 0)
-            .map_err(map_err(names::REMOTE_MAP))?;
+        write_remote_entry(ebpf, e, true)?;
     }
     Ok(())
 }
 
 fn delete_policy_entries(ebpf: &mut Ebpf, d: &PolicyDiff) -> Result<()> {
-    {
-        let mut remotes: LpmTrie<_, [u8; 20], abi::RemoteValue> =
-            LpmTrie::try_from(map_mut(ebpf, names::REMOTE_MAP)?)
-                .map_err(map_err(names::REMOTE_MAP))?;
-        for e in &d.remote_deletes {
-            let key = abi::remote_lpm_key(e.policy, e.addr.octets(), e.prefix_len);
-            match remotes.remove(&key) {
-                Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
-                Err(e) => return Err(map_err(names::REMOTE_MAP)(e)),
+    for e in &d.remote_deletes {
+        write_remote_entry(ebpf, e, false)?;
+    }
+    for e in &d.rule_deletes {
+        write_rule_entry(ebpf, e, false)?;
+    }
+    Ok(())
+}
+
+fn ignore_missing(
+    r: std::result::Result<(), aya::maps::MapError>,
+    map: &'static str,
+) -> Result<()> {
+    match r {
+        Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+        Err(e) => Err(map_err(map)(e)),
+    }
+}
+
+/// Inserts (or removes) one remote entry: host remotes go to the exact map, prefixes to the trie.
+fn write_remote_entry(ebpf: &mut Ebpf, e: &policy::RemoteEntry, insert: bool) -> Result<()> {
+    let value = abi::RemoteValue { class: e.class };
+    if abi::remote_is_host(e.prefix_len) {
+        let map = names::REMOTE_HOST_MAP;
+        let mut hosts: HashMap<_, abi::RemoteHostKey, abi::RemoteValue> =
+            HashMap::try_from(map_mut(ebpf, map)?).map_err(map_err(map))?;
+        let key = abi::remote_host_key(e.policy, e.addr.octets());
+        if insert {
+            hosts.insert(key, value, 0).map_err(map_err(map))
+        } else {
+            ignore_missing(hosts.remove(&key), map)
+        }
+    } else {
+        let map = names::REMOTE_MAP;
+        let mut trie: LpmTrie<_, [u8; 20], abi::RemoteValue> =
+            LpmTrie::try_from(map_mut(ebpf, map)?).map_err(map_err(map))?;
+        let key = abi::remote_lpm_key(e.policy, e.addr.octets(), e.prefix_len);
+        if insert {
+            trie.insert(&key, value, 0).map_err(map_err(map))
+        } else {
+            ignore_missing(trie.remove(&key), map)
+        }
+    }
+}
+
+/// Inserts (or removes) one rule entry: single ports go to the exact map, the rest to the trie.
+fn write_rule_entry(ebpf: &mut Ebpf, e: &policy::RuleEntry, insert: bool) -> Result<()> {
+    let value = abi::RuleValue {
+        rule_id: e.rule_id,
+        pad: 0,
+    };
+    match (e.proto, e.port_prefix) {
+        (Some(proto), Some((port, _))) if abi::rule_is_exact(e.proto, e.port_prefix) => {
+            let map = names::RULE_EXACT_MAP;
+            let mut exact: HashMap<_, abi::RuleExactKey, abi::RuleValue> =
+                HashMap::try_from(map_mut(ebpf, map)?).map_err(map_err(map))?;
+            let key = abi::rule_exact_key(e.policy, e.class, proto, port);
+            if insert {
+                exact.insert(key, value, 0).map_err(map_err(map))
+            } else {
+                ignore_missing(exact.remove(&key), map)
+            }
+        }
+        _ => {
+            let map = names::RULE_MATCH_MAP;
+            let mut trie: LpmTrie<_, [u8; 12], abi::RuleValue> =
+                LpmTrie::try_from(map_mut(ebpf, map)?).map_err(map_err(map))?;
+            let key = abi::rule_lpm_key(e.policy, e.class, e.proto, e.port_prefix);
+            if insert {
+                trie.insert(&key, value, 0).map_err(map_err(map))
+            } else {
+                ignore_missing(trie.remove(&key), map)
             }
         }
     }
-    let mut rules: LpmTrie<_, [u8; 12], abi::RuleValue> =
-        LpmTrie::try_from(map_mut(ebpf, names::RULE_MATCH_MAP)?)
-            .map_err(map_err(names::RULE_MATCH_MAP))?;
-    for e in &d.rule_deletes {
-        let key = abi::rule_lpm_key(e.policy, e.class, e.proto, e.port_prefix);
-        match rules.remove(&key) {
-            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => {}
-            Err(e) => return Err(map_err(names::RULE_MATCH_MAP)(e)),
-        }
-    }
-    Ok(())
 }
 
 fn revoke_flows(ebpf: &mut Ebpf, ifindex: u32, removed: &BTreeSet<u32>) -> Result<usize> {

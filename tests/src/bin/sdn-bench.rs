@@ -236,8 +236,8 @@ fn map_memlock(ebpf: &Ebpf, name: &str) -> Result<u64> {
     use std::os::fd::{AsFd, AsRawFd};
     let map = ebpf.map(name).context("map")?;
     let data = match map {
-        aya::maps::Map::LpmTrie(d) => d,
-        _ => bail!("{name} is not an LPM trie"),
+        aya::maps::Map::LpmTrie(d) | aya::maps::Map::HashMap(d) => d,
+        _ => bail!("{name} is neither an LPM trie nor a hash map"),
     };
     let fd = data.fd().as_fd().as_raw_fd();
     let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))?;
@@ -296,6 +296,14 @@ fn policy_case(rules: usize) -> Result<PolicyFigures> {
             names::RULE_MATCH_MAP,
             (stats.rule_entries as u32 + 16).max(1024),
         )
+        .map_max_entries(
+            names::REMOTE_HOST_MAP,
+            (stats.remote_entries as u32 + 16).max(1024),
+        )
+        .map_max_entries(
+            names::RULE_EXACT_MAP,
+            (stats.rule_entries as u32 + 16).max(1024),
+        )
         .load(object::PORT.bytes)?;
     if let Program::Xdp(p) = ebpf.program_mut(names::PORT_EGRESS).context("program")? {
         p.load()?;
@@ -312,8 +320,15 @@ fn policy_case(rules: usize) -> Result<PolicyFigures> {
         "the measured packet should be dropped as tcp-flags, got {verdict}"
     );
     let (ns, samples) = measure(&ebpf, names::PORT_EGRESS, &ack)?;
-    let map_bytes =
-        map_memlock(&ebpf, names::REMOTE_MAP)? + map_memlock(&ebpf, names::RULE_MATCH_MAP)?;
+    let map_bytes = [
+        names::REMOTE_MAP,
+        names::RULE_MATCH_MAP,
+        names::REMOTE_HOST_MAP,
+        names::RULE_EXACT_MAP,
+    ]
+    .iter()
+    .map(|m| map_memlock(&ebpf, m))
+    .sum::<Result<u64>>()?;
     Ok(PolicyFigures {
         ns,
         samples,
@@ -370,6 +385,8 @@ fn dataplane() -> Result<()> {
         "sg_policy_10k_rules_ns": p10k.ns,
         "sg_policy_100k_rules_ns": p100k.ns,
         "sg_map_bytes_10k_rules": p10k.map_bytes,
+        "map_bytes_method": "memlock of sdn_remote, sdn_rule_match, sdn_remote_host and sdn_rule_exact \
+    (/proc/self/fdinfo): the memory the kernel charges for the entries",
         "sg_map_bytes_100k_rules": p100k.map_bytes,
         "established_minus_empty_ns": established_ns - empty_ns,
         "policy_10k_over_10": p10k.ns / p10.ns,
