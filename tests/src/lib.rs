@@ -40,6 +40,7 @@
 //! addressing plan and how to write lab tests.
 
 mod address;
+pub mod cloud;
 mod command;
 mod error;
 mod lab;

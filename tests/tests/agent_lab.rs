@@ -15,17 +15,18 @@
 //! restarted without losing a ping.
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use sdn_controller::etcd_server::EtcdServer;
 use sdn_ebpf::privilege::gate;
 use sdn_proto::v1 as pb;
-use sdn_proto::v1::controller_client::ControllerClient;
-use sdn_tests::{InstanceSpec, Lab, PREFIX_ENV, probe};
-use tonic::transport::Channel;
+use sdn_tests::cloud::{
+    Agent, Api, Controller, adopt_device, build_binaries, device, eventually, free_port, from_cidr,
+    id_of, ingress_rule, metric, wait,
+};
+use sdn_tests::{InstanceSpec, Lab, probe};
 
 const NODE1: &str = "0a000000-0000-4000-8000-000000000001";
 const NODE2: &str = "0a000000-0000-4000-8000-000000000002";
@@ -33,217 +34,16 @@ const VM1: &str = "198.18.10.1";
 const VM2: &str = "198.18.10.2";
 const CIDR: &str = "198.18.10.0/24";
 
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+fn rule(proto: pb::ProtocolName, port: u32) -> pb::SecurityRule {
+    ingress_rule(proto, port, from_cidr(CIDR))
 }
 
-/// The directory holding the workspace's binaries (next to this test's `deps/`).
-fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps/<test>")
-        .to_owned()
-}
-
-/// Builds the two binaries the lab runs (a no-op when they are current).
-fn build_binaries() {
-    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut cmd = Command::new(env!("CARGO"));
-    cmd.current_dir(&workspace).args([
-        "build",
-        "-p",
-        "node-agent",
-        "--bin",
-        "node-agent",
-        "-p",
-        "sdn-controller",
-        "--bin",
-        "sdn-controller",
-    ]);
-    if bin_dir().file_name().is_some_and(|p| p == "release") {
-        cmd.arg("--release");
-    }
-    let status = cmd.status().expect("run cargo build");
-    assert!(
-        status.success(),
-        "cargo build of node-agent and sdn-controller failed"
-    );
-}
-
-/// A process of the test in the root namespace; killed (SIGKILL) and reaped on drop, its log
-/// printed when the test is failing.
-struct Proc {
-    name: String,
-    child: Option<Child>,
-    log: PathBuf,
-}
-
-impl Proc {
-    fn start(name: &str, prefix: &str, program: &str, args: &[String]) -> Proc {
-        let log = std::env::temp_dir().join(format!("{prefix}-{name}.log"));
-        let out = std::fs::File::create(&log).expect("create log file");
-        let child = Command::new(bin_dir().join(program))
-            .args(args)
-            // The lab's cleanup also kills whatever carries its prefix.
-            .env(PREFIX_ENV, prefix)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("dup log"))
-            .stderr(out)
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {program}: {e}"));
-        Proc {
-            name: name.to_owned(),
-            child: Some(child),
-            log,
-        }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child.as_ref().map_or(0, |c| c.id() as i32)
-    }
-
-    fn signal(&self, sig: nix::sys::signal::Signal) {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid()), sig).expect("signal");
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            eprintln!("--- last lines of {} ---", self.name);
-            for line in tail.into_iter().rev() {
-                eprintln!("{line}");
-            }
-        }
-        let _ = std::fs::remove_file(&self.log);
-    }
-}
-
-fn wait_listening(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "nothing listens on 127.0.0.1:{port}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn controller(prefix: &str, etcd: &str, port: u16) -> Proc {
-    let p = Proc::start(
-        "sdn-controller",
-        prefix,
-        "sdn-controller",
-        &[
-            format!("--etcd-endpoints={etcd}"),
-            "--insecure".into(),
-            format!("--listen=127.0.0.1:{port}"),
-            format!("--metrics-listen=127.0.0.1:{}", free_port()),
-        ],
-    );
-    wait_listening(port);
-    p
-}
-
-struct Agent {
-    proc: Proc,
-    metrics_port: u16,
+fn controller(lab: &Lab, etcd: &str, port: u16) -> Controller {
+    Controller::start(lab, etcd, port).expect("start sdn-controller")
 }
 
 fn agent(lab: &Lab, hv: &str, node: &str, underlay: &str, controller_port: u16) -> Agent {
-    let metrics_port = free_port();
-    let proc = Proc::start(
-        &format!("node-agent {hv}"),
-        lab.prefix(),
-        "node-agent",
-        &[
-            format!("--controller=http://127.0.0.1:{controller_port}"),
-            "--insecure".into(),
-            format!("--node-id={node}"),
-            format!("--node-name={hv}"),
-            format!("--underlay-ip={underlay}"),
-            format!("--netns={}", lab.netns_path(hv).display()),
-            format!("--pin-dir={}", lab.pin_dir(hv).display()),
-            format!("--metrics-listen=127.0.0.1:{metrics_port}"),
-            "--drift-interval=1".into(),
-            "--sweep-interval=2".into(),
-            "--backoff-max=1".into(),
-        ],
-    );
-    Agent { proc, metrics_port }
-}
-
-fn scrape(port: u16) -> String {
-    let Ok(mut s) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
-        return String::new();
-    };
-    let _ = write!(s, "GET /metrics HTTP/1.1\r\nhost: x\r\n\r\n");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
-}
-
-/// The value of a metric line starting with `series` (name and labels), if present.
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(series))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
-
-fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-fn meta(name: &str) -> Option<pb::ObjectMeta> {
-    Some(pb::ObjectMeta {
-        name: name.into(),
-        ..Default::default()
-    })
-}
-
-fn rule(proto: pb::ProtocolName, port: u32) -> pb::SecurityRule {
-    pb::SecurityRule {
-        direction: pb::Direction::Ingress as i32,
-        protocol: Some(pb::security_rule::Protocol::ProtocolName(proto as i32)),
-        port_from: port,
-        remote: Some(pb::security_rule::Remote::RemoteCidr(CIDR.into())),
-        ..Default::default()
-    }
-}
-
-fn wait(secs: u64) -> Option<pb::Wait> {
-    Some(pb::Wait {
-        timeout: Some(Duration::from_secs(secs).try_into().unwrap()),
-    })
-}
-
-fn id_of(meta: &Option<pb::ObjectMeta>) -> String {
-    meta.as_ref().unwrap().id.clone()
-}
-
-fn device(port_id: &str) -> String {
-    node_agent::desired::port_device(port_id).expect("port ids are uuids")
+    Agent::start(lab, hv, node, underlay, controller_port).expect("start node-agent")
 }
 
 /// A TCP connect from vm1 to vm2:`port`, with a short timeout.
@@ -276,16 +76,12 @@ fn agents_close_the_loop_and_fail_static() {
     if !gate("agent lab", probe()) {
         return;
     }
-    build_binaries();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    build_binaries(&["node-agent", "sdn-controller"]).expect("build the binaries");
     let etcd = EtcdServer::start();
     let mut lab = Lab::new("agent-closes-the-loop");
     let api_port = free_port();
-    let mut ctl = controller(lab.prefix(), etcd.endpoint(), api_port);
-    let url = format!("http://127.0.0.1:{api_port}");
+    let mut ctl = controller(&lab, etcd.endpoint(), api_port);
+    let url = ctl.url();
     let hv1 = lab.add_hypervisor("hv1");
     let hv2 = lab.add_hypervisor("hv2");
     let vm1 = lab.add_instance(
@@ -308,73 +104,36 @@ fn agents_close_the_loop_and_fail_static() {
     let a2 = agent(&lab, "hv2", NODE2, &underlay2, api_port);
     let started = Instant::now();
 
-    let mut api: ControllerClient<Channel> =
-        rt.block_on(ControllerClient::connect(url.clone())).unwrap();
+    let mut api = Api::connect(&url).unwrap();
     // The agents register their nodes with their first hello.
-    for node in [NODE1, NODE2] {
-        eventually("the agents to register", Duration::from_secs(15), || {
-            rt.block_on(api.get_node(pb::GetRequest { id: node.into() }))
-                .is_ok()
-        });
-    }
-    let net = rt
-        .block_on(api.create_network(pb::CreateNetworkRequest {
-            network: Some(pb::PrivateNetwork {
-                meta: meta("lab-net"),
-                ipv4_cidr: CIDR.into(),
-                ..Default::default()
-            }),
-        }))
-        .unwrap()
-        .into_inner()
-        .network
-        .unwrap();
+    api.wait_for_nodes(&[NODE1, NODE2], Duration::from_secs(15))
+        .expect("the agents to register");
+    let net = api.create_network("lab-net", CIDR).unwrap();
     let vni = net.vni;
-    let group = rt
-        .block_on(api.create_security_group(pb::CreateSecurityGroupRequest {
-            group: Some(pb::SecurityGroup {
-                meta: meta("web"),
-                rules: vec![
-                    rule(pb::ProtocolName::Icmp, 0),
-                    rule(pb::ProtocolName::Tcp, 8080),
-                ],
-                ..Default::default()
-            }),
-        }))
-        .unwrap()
-        .into_inner()
-        .group
+    let group = api
+        .create_group(
+            "web",
+            vec![
+                rule(pb::ProtocolName::Icmp, 0),
+                rule(pb::ProtocolName::Tcp, 8080),
+            ],
+        )
         .unwrap();
     let group_id = id_of(&group.meta);
     let mut ports = Vec::new();
     for (vm, node, ip) in [(&vm1, NODE1, VM1), (&vm2, NODE2, VM2)] {
-        let port = rt
-            .block_on(api.create_port(pb::CreatePortRequest {
-                port: Some(pb::Port {
-                    meta: meta(&vm.name),
-                    instance_id: vm.name.clone(),
-                    node_id: node.into(),
-                    network_id: id_of(&net.meta),
-                    mac: vm.mac.to_string(),
-                    ipv4: ip.into(),
-                    security_group_ids: vec![group_id.clone()],
-                    ..Default::default()
-                }),
-                wait: None,
-            }))
-            .unwrap()
-            .into_inner()
-            .port
+        let port = api
+            .create_port(
+                &lab,
+                &vm.name,
+                node,
+                &id_of(&net.meta),
+                ip,
+                std::slice::from_ref(&group_id),
+            )
             .unwrap();
         // The orchestrator's side of the contract: the instance's device carries the port's name.
-        let dev = device(&id_of(&port.meta));
-        for args in [
-            vec!["ip", "link", "set", "dev", &vm.port, "down"],
-            vec!["ip", "link", "set", "dev", &vm.port, "name", &dev],
-            vec!["ip", "link", "set", "dev", &dev, "up"],
-        ] {
-            lab.exec(&vm.hypervisor, &args);
-        }
+        adopt_device(&lab, &vm.name, &id_of(&port.meta));
         ports.push(port);
     }
 
@@ -415,13 +174,7 @@ fn agents_close_the_loop_and_fail_static() {
     assert_eq!(denied.kind(), std::io::ErrorKind::TimedOut, "{denied}");
 
     // Convergence receipts name both nodes as applied.
-    let receipt = |api: &mut ControllerClient<Channel>| {
-        rt.block_on(api.get_convergence(pb::GetConvergenceRequest {
-            id: group_id.clone(),
-        }))
-        .unwrap()
-        .into_inner()
-    };
+    let receipt = |api: &mut Api| api.receipt(&group_id).unwrap();
     eventually(
         "the group's receipt to converge",
         Duration::from_secs(10),
@@ -430,7 +183,7 @@ fn agents_close_the_loop_and_fail_static() {
             r.converged && r.applied.len() == 2
         },
     );
-    let metrics1 = scrape(a1.metrics_port);
+    let metrics1 = a1.scrape();
     assert!(
         metric(&metrics1, "sdn_agent_applied_revision").unwrap_or(0.0) > 0.0,
         "{metrics1}"
@@ -459,7 +212,7 @@ fn agents_close_the_loop_and_fail_static() {
         "the FDB entry to be repaired",
         Duration::from_secs(5),
         || {
-            let m = scrape(a1.metrics_port);
+            let m = a1.scrape();
             metric(&m, "sdn_agent_repairs_total{what=\"network\"}").unwrap_or(0.0) >= 1.0
         },
     );
@@ -490,13 +243,8 @@ fn agents_close_the_loop_and_fail_static() {
             .output()
             .expect("run bpftool")
     };
-    let port_repairs = || {
-        metric(
-            &scrape(a1.metrics_port),
-            "sdn_agent_repairs_total{what=\"port\"}",
-        )
-        .unwrap_or(0.0)
-    };
+    let port_repairs =
+        || metric(&a1.scrape(), "sdn_agent_repairs_total{what=\"port\"}").unwrap_or(0.0);
     let before = port_repairs();
     let out = bpftool("delete");
     assert!(
@@ -521,21 +269,14 @@ fn agents_close_the_loop_and_fail_static() {
 
     // One agent stopped: a group change's receipt names it as lagging.
     a2.proc.signal(nix::sys::signal::Signal::SIGSTOP);
-    let current = rt
-        .block_on(api.get_security_group(pb::GetRequest {
-            id: group_id.clone(),
-        }))
-        .unwrap()
-        .into_inner()
-        .group
-        .unwrap();
-    let changed = rt
-        .block_on(api.add_security_rules(pb::AddSecurityRulesRequest {
-            group_id: group_id.clone(),
-            revision: current.meta.as_ref().unwrap().revision,
-            rules: vec![rule(pb::ProtocolName::Tcp, 9090)],
-            wait: wait(2),
-        }))
+    let current = api.get_group(&group_id).unwrap();
+    let changed = api
+        .add_rules(
+            &group_id,
+            current.meta.as_ref().unwrap().revision,
+            vec![rule(pb::ProtocolName::Tcp, 9090)],
+            wait(2),
+        )
         .expect_err("the wait times out while hv2's agent is stopped");
     assert_eq!(changed.code(), tonic::Code::DeadlineExceeded);
     assert!(changed.message().contains("hv2"), "{}", changed.message());
@@ -565,7 +306,7 @@ fn agents_close_the_loop_and_fail_static() {
         "the agents to see the controller gone",
         Duration::from_secs(10),
         || {
-            let m = scrape(a1.metrics_port);
+            let m = a1.scrape();
             metric(&m, "sdn_agent_sync_connected") == Some(0.0)
         },
     );
@@ -577,24 +318,17 @@ fn agents_close_the_loop_and_fail_static() {
     drop(l9090);
 
     // The controller back: the agents resume and a change applies everywhere.
-    let _ctl = controller(lab.prefix(), etcd.endpoint(), api_port);
-    let mut api: ControllerClient<Channel> = rt.block_on(ControllerClient::connect(url)).unwrap();
-    let current = rt
-        .block_on(api.get_security_group(pb::GetRequest {
-            id: group_id.clone(),
-        }))
-        .unwrap()
-        .into_inner()
-        .group
-        .unwrap();
+    let _ctl = controller(&lab, etcd.endpoint(), api_port);
+    let mut api = Api::connect(&url).unwrap();
+    let current = api.get_group(&group_id).unwrap();
     let l7070 = lab.run_in("vm2", || TcpListener::bind((VM2, 7070)).unwrap());
     // The agents reconnect within their backoff (at most 1 s here).
-    let done = rt.block_on(api.add_security_rules(pb::AddSecurityRulesRequest {
-        group_id: group_id.clone(),
-        revision: current.meta.as_ref().unwrap().revision,
-        rules: vec![rule(pb::ProtocolName::Tcp, 7070)],
-        wait: wait(15),
-    }));
+    let done = api.add_rules(
+        &group_id,
+        current.meta.as_ref().unwrap().revision,
+        vec![rule(pb::ProtocolName::Tcp, 7070)],
+        wait(15),
+    );
     if let Err(e) = done {
         panic!("add a rule after the controller's return: {e}");
     }
@@ -604,7 +338,7 @@ fn agents_close_the_loop_and_fail_static() {
     });
     drop(l7070);
     echo(&mut client, &mut server, b"and after").expect("the established flow survived");
-    let metrics1 = scrape(a1.metrics_port);
+    let metrics1 = a1.scrape();
     assert!(
         metric(&metrics1, "sdn_agent_reconnects_total").unwrap_or(0.0) >= 1.0,
         "{metrics1}"
@@ -613,7 +347,7 @@ fn agents_close_the_loop_and_fail_static() {
         metrics1.contains("sdn_agent_port_packets_total{direction=\"egress\""),
         "{metrics1}"
     );
-    let metrics2 = scrape(a2.metrics_port);
+    let metrics2 = a2.scrape();
     assert!(
         metrics2.contains("verdict=\"rule\"") && metrics2.contains("sdn_agent_drops_total"),
         "{metrics2}"
@@ -636,7 +370,7 @@ fn agents_close_the_loop_and_fail_static() {
         "the restarted agent to apply",
         Duration::from_secs(10),
         || {
-            let m = scrape(a1.metrics_port);
+            let m = a1.scrape();
             metric(&m, "sdn_agent_applied_revision").unwrap_or(0.0) > 0.0
         },
     );
