@@ -434,62 +434,16 @@ impl PortDataplane {
             ids
         };
         let ebpf = self.programs.ebpf_mut();
-        let policy_of = |data: &[u8]| u32::from_ne_bytes(data[..4].try_into().expect("4 bytes"));
-        let mut deleted = 0;
-        {
-            let mut remotes: LpmTrie<_, [u8; 20], abi::RemoteValue> =
-                LpmTrie::try_from(map_mut(ebpf, names::REMOTE_MAP)?)
-                    .map_err(map_err(names::REMOTE_MAP))?;
-            let doomed: Vec<_> = remotes
-                .keys()
-                .filter_map(|k| k.ok())
-                .filter(|k| !in_use.contains(&policy_of(&k.data())))
-                .collect();
-            for k in &doomed {
-                let _ = remotes.remove(k);
-            }
-            deleted += doomed.len();
-        }
-        {
-            let mut rules: LpmTrie<_, [u8; 12], abi::RuleValue> =
-                LpmTrie::try_from(map_mut(ebpf, names::RULE_MATCH_MAP)?)
-                    .map_err(map_err(names::RULE_MATCH_MAP))?;
-            let doomed: Vec<_> = rules
-                .keys()
-                .filter_map(|k| k.ok())
-                .filter(|k| !in_use.contains(&policy_of(&k.data())))
-                .collect();
-            for k in &doomed {
-                let _ = rules.remove(k);
-            }
-            deleted += doomed.len();
-        }
-        {
-            let mut hosts: HashMap<_, abi::RemoteHostKey, abi::RemoteValue> =
-                HashMap::try_from(map_mut(ebpf, names::REMOTE_HOST_MAP)?)
-                    .map_err(map_err(names::REMOTE_HOST_MAP))?;
-            let doomed: Vec<_> = hosts
-                .keys()
-                .filter_map(|k| k.ok())
-                .filter(|k| !in_use.contains(&k.policy))
-                .collect();
-            for k in &doomed {
-                let _ = hosts.remove(k);
-            }
-            deleted += doomed.len();
-        }
-        let mut exact: HashMap<_, abi::RuleExactKey, abi::RuleValue> =
-            HashMap::try_from(map_mut(ebpf, names::RULE_EXACT_MAP)?)
-                .map_err(map_err(names::RULE_EXACT_MAP))?;
-        let doomed: Vec<_> = exact
-            .keys()
-            .filter_map(|k| k.ok())
-            .filter(|k| !in_use.contains(&k.policy))
-            .collect();
-        for k in &doomed {
-            let _ = exact.remove(k);
-        }
-        deleted += doomed.len();
+        // Every classifier key starts with its policy id (host byte order).
+        let lpm_policy = |data: &[u8]| u32::from_ne_bytes(data[..4].try_into().expect("4 bytes"));
+        let deleted = delete_unused!(ebpf, names::REMOTE_MAP, LpmTrie<_, [u8; 20], abi::RemoteValue>,
+            |k: &aya::maps::lpm_trie::Key<[u8; 20]>| lpm_policy(&k.data()), in_use)
+            + delete_unused!(ebpf, names::RULE_MATCH_MAP, LpmTrie<_, [u8; 12], abi::RuleValue>,
+                |k: &aya::maps::lpm_trie::Key<[u8; 12]>| lpm_policy(&k.data()), in_use)
+            + delete_unused!(ebpf, names::REMOTE_HOST_MAP, HashMap<_, abi::RemoteHostKey, abi::RemoteValue>,
+                |k: &abi::RemoteHostKey| k.policy, in_use)
+            + delete_unused!(ebpf, names::RULE_EXACT_MAP, HashMap<_, abi::RuleExactKey, abi::RuleValue>,
+                |k: &abi::RuleExactKey| k.policy, in_use);
         Ok(deleted)
     }
 
@@ -771,6 +725,24 @@ fn wait_for_readers() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Deletes the entries of classifier map `$name` (typed `$ty`) whose key's policy id (`$policy`)
+/// is not in `$in_use`; evaluates to how many it deleted.
+macro_rules! delete_unused {
+    ($ebpf:expr, $name:expr, $ty:ty, $policy:expr, $in_use:expr) => {{
+        let mut map: $ty = <$ty>::try_from(map_mut($ebpf, $name)?).map_err(map_err($name))?;
+        let doomed: Vec<_> = map
+            .keys()
+            .filter_map(|k| k.ok())
+            .filter(|k| !$in_use.contains(&$policy(k)))
+            .collect();
+        for k in &doomed {
+            let _ = map.remove(k);
+        }
+        doomed.len()
+    }};
+}
+use delete_unused;
 
 /// What `sdn_port` holds for a port, in domain terms.
 struct PortConfigFields {
