@@ -56,6 +56,26 @@ pub fn build_binaries(binaries: &[&str]) -> Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| env!("CARGO").into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace).arg("build");
+    // What `cargo run`/`cargo test` set for this crate would reach build scripts that watch it
+    // (ring's watches CARGO_MANIFEST_DIR) and rebuild half the tree each time; a plain `cargo
+    // build` from a shell and this one then share their artifacts.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ]
+            .contains(&key.as_ref())
+        {
+            cmd.env_remove(key.as_ref());
+        }
+    }
     for bin in binaries {
         cmd.args(["-p", bin, "--bin", bin]);
     }

@@ -61,7 +61,26 @@ fn release_bin(bin: &str, args: &[&str]) -> Result<()> {
 fn run_bin(profile: &[&str], bin: &str, args: &[&str]) -> Result<()> {
     use std::os::unix::process::CommandExt as _;
     deps::run(false)?;
-    let err = std::process::Command::new(env!("CARGO"))
+    let mut cargo = std::process::Command::new(env!("CARGO"));
+    // `cargo xtask` runs this crate with `cargo run`, which sets CARGO_MANIFEST_DIR and friends to
+    // xtask's; build scripts that watch them (ring's) would be rebuilt with every other `cargo`
+    // invocation. Build with the environment of a plain shell instead.
+    for (key, _) in std::env::vars_os() {
+        let key = key.to_string_lossy();
+        if key.starts_with("CARGO_PKG_")
+            || [
+                "CARGO_MANIFEST_DIR",
+                "CARGO_MANIFEST_PATH",
+                "CARGO_CRATE_NAME",
+                "CARGO_BIN_NAME",
+                "CARGO_PRIMARY_PACKAGE",
+            ]
+            .contains(&key.as_ref())
+        {
+            cargo.env_remove(key.as_ref());
+        }
+    }
+    let err = cargo
         .args(["run", "--quiet", "--locked"])
         .args(profile)
         .args(["-p", "sdn-tests", "--bin", bin, "--"])

@@ -1,9 +1,10 @@
 //! `sdn-lab`: labs from the command line. `cargo xtask demo` runs `sdn-lab demo`;
 //! `cargo xtask lab-clean` runs `sdn-lab clean`.
 //!
-//! `sdn-lab demo [--seconds N]` builds a lab (one hypervisor, two instances), attaches the
-//! per-port metering programs, runs ping and UDP traffic between the instances, and prints the
-//! kernel's counters every second until Ctrl-C (or N seconds); then it leaves nothing behind.
+//! `sdn-lab demo [--seconds N]` starts etcd, the controller and two node agents (hypervisors of a
+//! lab, two instances each), creates a private network, security groups and ports through the gRPC
+//! API, runs allowed and denied traffic between the instances, and prints every second what the
+//! kernel decided per port, until Ctrl-C, SIGTERM (or N seconds); then it leaves nothing behind.
 //!
 //! `sdn-lab clean` removes what crashed lab runs left on this machine (namespaces, links, pins,
 //! processes, logs; see `sdn_tests::clean_leftovers`), sparing labs whose owner still runs, prints what
@@ -17,7 +18,7 @@ const USAGE: &str = "\
 usage: sdn-lab <command>
 
 commands:
-  demo [--seconds N]  a live lab with metering and real traffic; Ctrl-C ends it (needs root)
+  demo [--seconds N]  etcd, controller, two agents, security groups and live traffic; Ctrl-C ends it (needs root)
   clean               remove namespaces, links, pins and processes left by crashed lab runs (needs root)";
 
 fn main() -> Result<()> {
