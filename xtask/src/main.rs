@@ -58,13 +58,12 @@ fn release_bin(bin: &str, args: &[&str]) -> Result<()> {
     run_bin(&["--release"], bin, args)
 }
 
-fn run_bin(profile: &[&str], bin: &str, args: &[&str]) -> Result<()> {
-    use std::os::unix::process::CommandExt as _;
-    deps::run(false)?;
+/// A `cargo` command with the environment of a plain shell. `cargo xtask` runs this crate with
+/// `cargo run`, which sets CARGO_MANIFEST_DIR and friends to xtask's; build scripts that watch
+/// them (ring's) would otherwise rebuild their crate, and everything above it, on every nested
+/// `cargo` invocation.
+pub fn cargo() -> std::process::Command {
     let mut cargo = std::process::Command::new(env!("CARGO"));
-    // `cargo xtask` runs this crate with `cargo run`, which sets CARGO_MANIFEST_DIR and friends to
-    // xtask's; build scripts that watch them (ring's) would be rebuilt with every other `cargo`
-    // invocation. Build with the environment of a plain shell instead.
     for (key, _) in std::env::vars_os() {
         let key = key.to_string_lossy();
         if key.starts_with("CARGO_PKG_")
@@ -80,6 +79,13 @@ fn run_bin(profile: &[&str], bin: &str, args: &[&str]) -> Result<()> {
             cargo.env_remove(key.as_ref());
         }
     }
+    cargo
+}
+
+fn run_bin(profile: &[&str], bin: &str, args: &[&str]) -> Result<()> {
+    use std::os::unix::process::CommandExt as _;
+    deps::run(false)?;
+    let mut cargo = cargo();
     let err = cargo
         .args(["run", "--quiet", "--locked"])
         .args(profile)

@@ -9,7 +9,6 @@
 //! skipped with the reason; under `CI=true` it runs regardless, and its tests fail instead of
 //! skipping (`sdn_ebpf::privilege::gate`).
 
-use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -31,7 +30,7 @@ struct Tiers {
 const LAB_PACKAGE: &str = "sdn-tests";
 
 fn tiers() -> Result<Tiers> {
-    let out = Command::new(env!("CARGO"))
+    let out = crate::cargo()
         .args(["metadata", "--format-version", "1", "--no-deps"])
         .output()
         .context("cargo metadata")?;
@@ -64,7 +63,7 @@ fn tiers() -> Result<Tiers> {
 /// Runs cargo with `args`, streaming its output, and returns what libtest reported.
 fn cargo_test(args: &[&str]) -> Result<Counts> {
     println!("\n$ cargo {}", args.join(" "));
-    let output = Command::new(env!("CARGO"))
+    let output = crate::cargo()
         .args(args)
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -79,7 +78,7 @@ fn cargo_test(args: &[&str]) -> Result<Counts> {
 
 fn cargo(args: &[&str]) -> Result<()> {
     println!("\n$ cargo {}", args.join(" "));
-    let status = Command::new(env!("CARGO")).args(args).status()?;
+    let status = crate::cargo().args(args).status()?;
     if !status.success() {
         bail!("`cargo {}` failed", args.join(" "));
     }

@@ -18,7 +18,7 @@ pub fn run() -> Result<()> {
         Some(dir) => workspace.join(dir),
         None => workspace.join("target"),
     };
-    let status = Command::new(env!("CARGO"))
+    let status = crate::cargo()
         .current_dir(&workspace)
         .args([
             "build",
