@@ -215,13 +215,14 @@ impl PortDataplane {
     }
 
     fn allocate_slot(&mut self) -> Result<u32> {
-        let slot = (0..abi::SDN_MAX_PORTS)
+        // The last slot belongs to frames on ports without config (their denied-event budget).
+        let slot = (0..abi::SDN_MAX_PORTS - 1)
             .find(|s| !self.slots.contains(s))
             .ok_or_else(|| LoaderError::Io {
                 path: "sdn_port_stats".into(),
                 source: std::io::Error::other(format!(
                     "all {} port slots of this node are in use",
-                    abi::SDN_MAX_PORTS
+                    abi::SDN_MAX_PORTS - 1
                 )),
             })?;
         self.slots.insert(slot);

@@ -86,6 +86,9 @@ pub struct Kernel {
     networks: NetworkDriver,
     ports: BTreeMap<String, AppliedPort>,
     dhcp: BTreeMap<String, (DhcpIntent, DhcpServer)>,
+    /// Whether the classifier entries of earlier agents were collected (once, after the first
+    /// complete apply).
+    orphans_collected: bool,
 }
 
 impl std::fmt::Debug for Kernel {
@@ -119,6 +122,7 @@ impl Kernel {
             networks: NetworkDriver::new(netns, devices),
             ports: BTreeMap::new(),
             dhcp: BTreeMap::new(),
+            orphans_collected: false,
         })
     }
 
@@ -248,6 +252,23 @@ impl Kernel {
         }
         // 4. DHCP.
         problems.extend(self.apply_dhcp(intent));
+        // 5. Once the first complete state is in place: classifier entries an earlier agent left
+        //    under policy ids no port uses any more (it crashed mid-swap, or was replaced).
+        if !self.orphans_collected && problems.is_empty() {
+            match self.dataplane.collect_orphaned_policies() {
+                Ok(deleted) => {
+                    if deleted > 0 {
+                        tracing::info!(deleted, "collected classifier entries of an earlier agent");
+                    }
+                    self.orphans_collected = true;
+                }
+                Err(e) => problems.push(Problem {
+                    kind: pb::ObjectKind::SecurityGroup,
+                    id: String::new(),
+                    reason: format!("collecting orphaned classifier entries: {e}"),
+                }),
+            }
+        }
         problems
     }
 
