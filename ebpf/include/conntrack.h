@@ -82,7 +82,8 @@ static __always_inline struct sdn_ct_value *sdn_ct_lookup(struct sdn_ct_key *k, 
 
 	if (!v)
 		return NULL;
-	if (now - v->last_seen_ns > sdn_ct_timeout_ns(k->proto, v->state))
+	/* (A last packet "after" now is fresh: clocks of different programs may disagree a little.) */
+	if (now > v->last_seen_ns && now - v->last_seen_ns > sdn_ct_timeout_ns(k->proto, v->state))
 		return NULL;
 	return v;
 }

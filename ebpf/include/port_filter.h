@@ -452,15 +452,11 @@ static __always_inline void sdn_count(int has_slot, __u32 port_slot, __u32 dir, 
 	}
 }
 
-/* Now, in ns of CLOCK_MONOTONIC_COARSE: the agent's clock when it keeps one (an inlined array
- * read), otherwise the kernel's. Timeouts are seconds; a quarter-second tick is plenty. */
+/* Now, in ns of CLOCK_MONOTONIC_COARSE: timeouts are seconds. (An agent-kept clock in a map was
+ * tried to save the helper call; a killed agent leaves it frozen, and packets on programs of
+ * different ages then disagree about the time, which lost a segment in the lab.) */
 static __always_inline __u64 sdn_now(void)
 {
-	__u32 zero = 0;
-	__u64 *clock = bpf_map_lookup_elem(&sdn_clock, &zero);
-
-	if (clock && *clock)
-		return *clock;
 	return bpf_ktime_get_coarse_ns();
 }
 

@@ -132,11 +132,6 @@ _Static_assert(sizeof(struct sdn_meter_value) == 16 * SDN_CLASS_COUNT, "sdn_mete
 #endif
 #define SDN_CT_HIGH_WATER_PERMILLE 950
 
-/* sdn_clock[0]: CLOCK_MONOTONIC_COARSE in ns, refreshed by the agent (every SDN_CLOCK_TICK_MS);
- * 0 when no agent keeps it, and the programs then ask the kernel (a helper call costs more than
- * the rest of a tracked packet's path). */
-#define SDN_CLOCK_TICK_MS 250
-
 /* Other capacities. */
 #ifndef SDN_MAX_POLICY_ENTRIES
 #define SDN_MAX_POLICY_ENTRIES 1048576 /* sdn_remote and sdn_rule_match entries, each */

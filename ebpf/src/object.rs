@@ -89,8 +89,6 @@ pub mod names {
     pub const EVENTS_MAP: &str = "sdn_events";
     /// Denied-event budgets.
     pub const EVENT_BUDGET_MAP: &str = "sdn_event_budget";
-    /// The agent's clock (CLOCK_MONOTONIC_COARSE ns), read by the programs.
-    pub const CLOCK_MAP: &str = "sdn_clock";
 
     // ---- Load balancer (docs/nlb.md)
     /// XDP on the uplink of `lb` nodes.

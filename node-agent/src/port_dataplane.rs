@@ -21,7 +21,6 @@ use std::time::Duration;
 use aya::Ebpf;
 use aya::maps::lpm_trie::LpmTrie;
 use aya::maps::{Array, HashMap, PerCpuArray, PerCpuHashMap, PerCpuValues, RingBuf};
-use std::os::fd::AsFd;
 
 use sdn_ebpf::abi::{self, Counter, CtKey, CtValue, PortAddrKey, PortConfig, PortStats};
 use sdn_ebpf::object::names;
@@ -103,7 +102,6 @@ pub struct PortDataplane {
     next_policy_id: u32,
     /// Slots of the per-port arrays in use (also those of adopted ports).
     slots: BTreeSet<u32>,
-    clock: Option<ClockTicker>,
 }
 
 impl std::fmt::Debug for PortDataplane {
@@ -186,32 +184,7 @@ impl PortDataplane {
             ports: BTreeMap::new(),
             next_policy_id: highest + 1,
             slots,
-            clock: None,
         })
-    }
-
-    /// Starts keeping the programs' clock (`sdn_clock`, see `sdn_abi.h`): a thread writes
-    /// CLOCK_MONOTONIC_COARSE every `SDN_CLOCK_TICK_MS` until the dataplane is dropped. Without
-    /// it the programs ask the kernel for the time on every packet, which costs more.
-    pub fn start_clock(&mut self) -> Result<()> {
-        if self.clock.is_some() {
-            return Ok(());
-        }
-        let map = self.programs.map(names::CLOCK_MAP)?;
-        let aya::maps::Map::Array(data) = map else {
-            return Err(LoaderError::Missing {
-                object: sdn_ebpf::object::PORT.name,
-                what: "array map",
-                name: names::CLOCK_MAP,
-            });
-        };
-        let fd = data
-            .fd()
-            .as_fd()
-            .try_clone_to_owned()
-            .map_err(loader::io(Path::new("sdn_clock descriptor")))?;
-        self.clock = Some(ClockTicker::start(fd));
-        Ok(())
     }
 
     fn allocate_slot(&mut self) -> Result<u32> {
@@ -926,50 +899,6 @@ fn forget_port(ebpf: &mut Ebpf, ifindex: u32, installed: &Installed) -> Result<(
     }
     remove_flows(ebpf, |k, _| k.ifindex == ifindex)?;
     Ok(())
-}
-
-/// Keeps `sdn_clock` current from a thread of its own; stops when dropped.
-struct ClockTicker {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl ClockTicker {
-    fn start(fd: std::os::fd::OwnedFd) -> ClockTicker {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stopped = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let map = aya::maps::MapData::from_fd(fd).map(aya::maps::Map::Array);
-            let Ok(map) = map else {
-                tracing::error!(
-                    "cannot open sdn_clock; the programs fall back to the kernel's clock"
-                );
-                return;
-            };
-            let Ok(mut clock) = Array::<_, u64>::try_from(map) else {
-                return;
-            };
-            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
-                let _ = clock.set(0, coarse_ns(), 0);
-                std::thread::sleep(Duration::from_millis(u64::from(abi::SDN_CLOCK_TICK_MS)));
-            }
-            // Leave no frozen clock behind: the programs go back to asking the kernel.
-            let _ = clock.set(0, 0, 0);
-        });
-        ClockTicker {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for ClockTicker {
-    fn drop(&mut self) {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
 }
 
 /// CLOCK_MONOTONIC_COARSE in ns: what `bpf_ktime_get_coarse_ns` returns.

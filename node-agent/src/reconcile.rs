@@ -110,11 +110,9 @@ fn port_problem(id: &str, reason: impl std::fmt::Display) -> Problem {
 }
 
 impl Kernel {
-    /// Loads (or adopts) the port programs for the namespace `netns` with pins under `pin_dir`,
-    /// and starts their clock.
+    /// Loads (or adopts) the port programs for the namespace `netns` with pins under `pin_dir`.
     pub fn open(netns: &Path, pin_dir: &Path, devices: DeviceNames) -> Result<Kernel, LoaderError> {
-        let mut dataplane = PortDataplane::load(netns, pin_dir)?;
-        dataplane.start_clock()?;
+        let dataplane = PortDataplane::load(netns, pin_dir)?;
         Ok(Kernel {
             netns: netns.to_owned(),
             pin_dir: pin_dir.to_owned(),

@@ -11,12 +11,14 @@
 //! device names the agent expects (`sdn` + 12 hex digits of the port id). Then: ping over VXLAN,
 //! tcp 8080 allowed and 9090 denied, convergence receipts naming both nodes, a stopped agent named
 //! as lagging, drift repaired, the controller killed with traffic still enforced (fail-static),
-//! and, once it is back, a change applied; finally one agent SIGKILLed under 100 pings/s and
-//! restarted without losing a ping.
+//! and, once it is back, a change applied; finally one agent SIGKILLed under 100 pings/s and a TCP
+//! stream, and restarted without losing a ping or stalling the stream.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use sdn_controller::etcd_server::EtcdServer;
@@ -355,6 +357,49 @@ fn agents_close_the_loop_and_fail_static() {
 
     // hv1's agent killed (SIGKILL) under 100 pings/s and started again: pinned programs keep
     // enforcing, the new process adopts the ports and resumes from a snapshot; no ping is lost.
+    // A TCP stream runs through the restart too: a lost segment would stall it for at least one
+    // retransmission timeout (200 ms), so the largest gap between received chunks tells.
+    let mut stream_tx = connect(&lab, 8080).expect("a stream for the restart");
+    // (Earlier checks left connections in the backlog: take ours.)
+    let ours = stream_tx.local_addr().unwrap();
+    let mut stream_rx = loop {
+        let (conn, peer) = l8080.accept().unwrap();
+        if peer == ours {
+            break conn;
+        }
+    };
+    stream_rx
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let streaming = Arc::new(AtomicBool::new(true));
+    let keep_sending = streaming.clone();
+    let sender = std::thread::spawn(move || {
+        let mut sent = 0u64;
+        while keep_sending.load(Ordering::SeqCst) {
+            stream_tx
+                .write_all(&sent.to_be_bytes())
+                .expect("stream write");
+            sent += 1;
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        sent
+    });
+    let receiver = std::thread::spawn(move || {
+        let (mut received, mut longest_gap) = (0u64, Duration::ZERO);
+        let mut last = Instant::now();
+        let mut buf = [0u8; 8];
+        while stream_rx.read_exact(&mut buf).is_ok() {
+            assert_eq!(
+                u64::from_be_bytes(buf),
+                received,
+                "the stream lost or reordered data"
+            );
+            received += 1;
+            longest_gap = longest_gap.max(last.elapsed());
+            last = Instant::now();
+        }
+        (received, longest_gap)
+    });
     let netns = lab.netns_path("vm1");
     let pinger = std::thread::spawn(move || {
         Command::new("nsenter")
@@ -379,6 +424,14 @@ fn agents_close_the_loop_and_fail_static() {
     assert!(
         summary.contains("400 received"),
         "no ping lost across the agent's restart: {summary}"
+    );
+    streaming.store(false, Ordering::SeqCst);
+    let sent = sender.join().unwrap();
+    let (received, longest_gap) = receiver.join().unwrap();
+    assert_eq!(received, sent, "every chunk of the stream arrived");
+    assert!(
+        longest_gap < Duration::from_millis(200),
+        "the stream stalled {longest_gap:?} across the restart (a lost segment)"
     );
     echo(&mut client, &mut server, b"after restart").expect("the established flow survived");
     eventually(

@@ -224,14 +224,6 @@ fn run_once(ebpf: &Ebpf, program: &str, frame: &[u8]) -> Result<u32> {
     Ok(r.return_value)
 }
 
-/// What the agent's clock thread does every tick (`PortDataplane::start_clock`).
-fn set_clock(ebpf: &mut Ebpf) -> Result<()> {
-    let mut clock: aya::maps::Array<_, u64> =
-        aya::maps::Array::try_from(ebpf.map_mut(names::CLOCK_MAP).context("sdn_clock")?)?;
-    clock.set(0, node_agent::port_dataplane::coarse_ns(), 0)?;
-    Ok(())
-}
-
 fn map_memlock(ebpf: &Ebpf, name: &str) -> Result<u64> {
     use std::os::fd::{AsFd, AsRawFd};
     let map = ebpf.map(name).context("map")?;
@@ -310,7 +302,6 @@ fn policy_case(rules: usize) -> Result<PolicyFigures> {
     }
     program_port(&mut ebpf, IFINDEX, 0, &vm_spec())?;
     install_policy(&mut ebpf, IFINDEX, 0, VM_MAC.0, &compiled)?;
-    set_clock(&mut ebpf)?;
     let (_, ack) = syn_and_ack();
     // Check the packet really runs the classifier to the target rule: it is refused only because
     // an ACK cannot open a flow (XDP_DROP), after the rule was found.
@@ -354,7 +345,6 @@ fn dataplane() -> Result<()> {
         p.load()?;
     }
     program_port(&mut est, IFINDEX, 0, &vm_spec())?;
-    set_clock(&mut est)?;
     anyhow::ensure!(
         run_once(&est, names::PORT_EGRESS, &syn)? == 2,
         "the SYN must pass"
