@@ -608,18 +608,7 @@ pub fn program_port(ebpf: &mut Ebpf, ifindex: u32, slot: u32, spec: &PortSpec) -
             egress_default_deny: false,
         },
     )?;
-    let mut addrs: HashMap<_, PortAddrKey, u32> =
-        HashMap::try_from(map_mut(ebpf, names::PORT_ADDR_MAP)?)
-            .map_err(map_err(names::PORT_ADDR_MAP))?;
-    for addr in &spec.addrs {
-        let key = PortAddrKey {
-            ifindex,
-            addr: mapped(*addr),
-        };
-        addrs
-            .insert(key, 1, 0)
-            .map_err(map_err(names::PORT_ADDR_MAP))?;
-    }
+    write_port_addrs(ebpf, ifindex, spec)?;
     // A slot may have served a port before: its counters start again from zero.
     let mut stats: PerCpuArray<_, PortStats> =
         PerCpuArray::try_from(map_mut(ebpf, names::PORT_STATS_MAP)?)
